@@ -1,0 +1,1 @@
+"""Speech backbones through transformers: family table, presets, loading."""

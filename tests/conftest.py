@@ -1,0 +1,39 @@
+"""Shared fixtures: offline HF, deterministic torch, real-speech-mini location, small threads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+REAL_SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-speech-mini"
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def real_speech() -> Path:
+    """Path to ../shared/data/real-speech-mini; skips (with the reason) when it is absent."""
+    if not REAL_SPEECH.is_dir():
+        pytest.skip(
+            f"real-speech-mini not found at {REAL_SPEECH} (it lives in ../shared/data beside the repo)"
+        )
+    return REAL_SPEECH
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ANN001
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (none on this machine)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
