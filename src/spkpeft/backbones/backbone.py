@@ -34,6 +34,7 @@ prefix frames):
 - ``ffn(i, x, y, frames) -> y``: inside the layer, from a forward hook on the layer's feed-forward
   module (``FamilySpec.ffn``): ``x`` is the FFN input (after the pre- or post-attention norm, whichever
   the family uses), ``y`` its output; e.g. a parallel adapter returns ``y + s * Up(ReLU(Down(x)))``.
+  (Active only inside :meth:`SpeechBackbone.forward`; calling ``.model`` directly runs it plain.)
 - ``after_layer(i, h, frames) -> (h, frames)``: hooks in reverse order (so nested prepends unwind); e.g.
   strip this layer's prompts (:meth:`Frames.strip`).
 
