@@ -196,7 +196,7 @@ class SpeechBackbone(nn.Module):
         if self.normalize_wav:
             wav = _normalize(wav, lengths)
         feats = self._cnn(wav, lengths)  # (B, T, C)
-        b, t = feats.shape[:2]
+        t = feats.shape[1]
         frame_len = self.frame_lengths(lengths)
         mask = torch.arange(t, device=wav.device).unsqueeze(0) < frame_len.unsqueeze(1)
         padded = bool((frame_len < t).any())
@@ -208,7 +208,7 @@ class SpeechBackbone(nn.Module):
             states[-1] = self.encoder.layer_norm(states[-1])
         out = torch.stack(states)
         if padded:
-            out = out * mask.to(out.dtype)[None, :, :, None]
+            out.mul_(mask.to(out.dtype)[None, :, :, None])  # in place: stack's backward needs no output
         return BackboneOutput(out, mask)
 
     # ------------------------------------------------------------------------------------ internals
