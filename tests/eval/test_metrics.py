@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_curve
 
-from spkpeft.eval.metrics import compute_metrics, det_curve
+from spkpeft.eval.metrics import actual_dcf, bayes_threshold, cllr, compute_metrics, det_curve
 
 
 def _hand_4x4():
@@ -132,3 +132,14 @@ def test_bad_input_is_a_clear_error(scores, labels, match):
 def test_bad_p_target():
     with pytest.raises(ValueError, match="p_target"):
         compute_metrics([1.0, 0.0], [1, 0], p_targets=[1.0])
+
+
+def test_cllr_and_actual_dcf_hand_values():
+    # LLR 0 everywhere carries no information: Cllr = 1 bit exactly
+    assert cllr([0.0, 0.0, 0.0], [1, 0, 0]) == pytest.approx(1.0)
+    # one target at llr=ln 3 and one non-target at -ln 3: both cost log2(1 + 1/3)
+    assert cllr([np.log(3), -np.log(3)], [1, 0]) == pytest.approx(np.log2(4 / 3))
+    assert bayes_threshold(0.01) == pytest.approx(np.log(99))
+    # p=0.05 -> threshold ln 19 = 2.944: target 3.0 accepted, target 2.0 missed, non-target 5.0 false alarm
+    llr, lab = [3.0, 2.0, 5.0, -1.0], [1, 1, 0, 0]
+    assert actual_dcf(llr, lab, 0.05) == pytest.approx((0.05 * 0.5 + 0.95 * 0.5) / 0.05)
