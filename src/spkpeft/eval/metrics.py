@@ -68,18 +68,25 @@ class VerificationMetrics:
         return [d.p_target for d in self.min_dcf]
 
     def to_dict(self) -> dict:
-        """JSON-ready: ``{"eer", "eer_threshold", "min_dcf": {"0.01": {"value", "threshold"}}, ...}``."""
+        """JSON-ready: ``{"eer", "eer_threshold", "min_dcf": {"0.01": {"value", "threshold"}}, ...}``;
+        a threshold of +inf (reject every trial) becomes None."""
         return {
             "eer": self.eer,
-            "eer_threshold": self.eer_threshold,
+            "eer_threshold": _json_threshold(self.eer_threshold),
             "min_dcf": {
-                f"{d.p_target:g}": {"value": d.value, "threshold": d.threshold} for d in self.min_dcf
+                f"{d.p_target:g}": {"value": d.value, "threshold": _json_threshold(d.threshold)}
+                for d in self.min_dcf
             },
             "n_target": self.n_target,
             "n_nontarget": self.n_nontarget,
             "c_miss": self.c_miss,
             "c_fa": self.c_fa,
         }
+
+
+def _json_threshold(t: float) -> float | None:
+    """JSON has no infinity: the reject-everything threshold (+inf) is written as null."""
+    return t if np.isfinite(t) else None
 
 
 def check_scores(scores: np.ndarray | Sequence[float], labels: np.ndarray | Sequence[int]) -> tuple:
