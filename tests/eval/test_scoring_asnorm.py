@@ -43,7 +43,7 @@ def test_cosine_matches_naive(data):
 def test_unknown_trial_id_lists_missing(data):
     table, trials, _, _ = data
     bad = trials + [Trial("nobody", "u1", 1), Trial("u2", "ghost", 0)]
-    with pytest.raises(KeyError, match=r"2 utterances.*'nobody', 'ghost'"):
+    with pytest.raises(ValueError, match=r"2 utterance.*first missing: \['nobody', 'ghost'\]"):
         cosine_scores(table, bad)
 
 

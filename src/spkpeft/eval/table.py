@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spkpeft.data.trials import Trial
+from spkpeft.data.trials import Trial, check_trials
 
 _SHOW_MISSING = 5
 
@@ -83,18 +83,12 @@ class EmbeddingTable:
 
 
 def trial_rows(table: EmbeddingTable, trials: Sequence[Trial]) -> tuple[np.ndarray, np.ndarray]:
-    """(enroll rows (N,), test rows (N,)) for the trials; unknown ids raise KeyError (first few listed)."""
+    """(enroll rows (N,), test rows (N,)) for the trials; ids without an embedding raise ValueError
+    (``spkpeft.data.trials.check_trials``) listing the first few."""
     if len(trials) == 0:
         raise ValueError("empty trial list")
-    enroll = [t.enroll for t in trials]
-    test = [t.test for t in trials]
-    missing = [u for u in dict.fromkeys(enroll + test) if u not in table]
-    if missing:
-        raise KeyError(
-            f"{len(missing)} utterances named in the trials have no embedding "
-            f"(table holds {len(table)} ids), first missing: {missing[:_SHOW_MISSING]}"
-        )
-    return table.rows(enroll), table.rows(test)
+    check_trials(trials, table.ids, where="trials vs embedding table")
+    return table.rows([t.enroll for t in trials]), table.rows([t.test for t in trials])
 
 
 def trial_labels(trials: Sequence[Trial]) -> np.ndarray:
