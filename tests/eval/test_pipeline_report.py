@@ -110,3 +110,15 @@ def test_layer_plot_single_series_and_bad_values(tmp_path):
     assert p.stat().st_size > 5_000
     with pytest.raises(ValueError, match="layer_weights"):
         plot_layer_analysis({"layer_weights": [1.0, float("nan")]}, tmp_path / "x.png")
+
+
+def test_layer_series_groups_per_layer_scalars():
+    from spkpeft.eval.plots import layer_series
+
+    stats = {f"gate/adapter/{i}": 0.1 * i for i in range(12)} | {f"gate/prompt/{i}": 0.5 for i in range(12)}
+    series = layer_series(stats | {"layer_weights": [0.2, 0.8]})
+    np.testing.assert_allclose(series["gate/adapter"], 0.1 * np.arange(12))  # 10 and 11 after 9, not after 1
+    assert series["gate/prompt"].shape == (12,)
+    assert list(series["layer_weights"]) == [0.2, 0.8]
+    with pytest.raises(ValueError, match="layer index"):
+        layer_series({"gate": 0.3})

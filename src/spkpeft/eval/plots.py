@@ -98,15 +98,41 @@ def plot_score_histograms(
     return _save(fig, path)
 
 
-def plot_layer_analysis(values: Mapping[str, Sequence[float]], path: str | Path, title: str = "") -> Path:
+def layer_series(values: Mapping[str, float | Sequence[float]]) -> dict[str, np.ndarray]:
+    """Normalise layer values to ``{series: (n,) array}``.
+
+    Sequences pass through; scalars keyed ``<series>/<layer index>`` (as ``UniPET.stats()`` gives:
+    ``gate/adapter/3``) are grouped into one series per prefix, ordered by the numeric index.
+    """
+    series: dict[str, np.ndarray] = {}
+    grouped: dict[str, dict[int, float]] = {}
+    for key, v in values.items():
+        prefix, _, idx = key.rpartition("/")
+        if np.ndim(v) == 0 and prefix and idx.isdigit():
+            grouped.setdefault(prefix, {})[int(idx)] = float(v)
+        elif np.ndim(v) == 0:
+            raise ValueError(f"layer value {key!r} is a scalar but its key does not end in /<layer index>")
+        else:
+            series[key] = np.asarray(v, dtype=np.float64).ravel()
+    for prefix, by_layer in grouped.items():
+        full = np.full(max(by_layer) + 1, np.nan)
+        full[list(by_layer)] = list(by_layer.values())
+        series[prefix] = full
+    return series
+
+
+def plot_layer_analysis(
+    values: Mapping[str, float | Sequence[float]], path: str | Path, title: str = ""
+) -> Path:
     """Paper-style layer-wise bar chart: one group of bars per layer, one bar per series.
 
-    ``values``: e.g. ``{"layer_weights": [w_0 .. w_L]}`` or ``{"gate/adapter": [...], "gate/prompt": [...]}``;
-    series may differ in length (layer weights include the CNN output, index 0).
+    ``values``: e.g. ``{"layer_weights": [w_0 .. w_L]}``, ``{"gate/adapter": [...], "gate/prompt": [...]}``
+    or per-layer scalars ``{"gate/adapter/0": 0.6, ...}`` (see :func:`layer_series`); series may differ
+    in length (layer weights include the CNN output, index 0).
     """
     if not values:
         raise ValueError("no layer values to plot")
-    series = {k: np.asarray(v, dtype=np.float64).ravel() for k, v in values.items()}
+    series = layer_series(values)
     for k, v in series.items():
         if v.size == 0 or not np.isfinite(v).all():
             raise ValueError(f"layer values {k!r} must be a non-empty finite sequence, got {v}")

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from spkpeft.eval.metrics import bayes_threshold, det_curve
+from spkpeft.eval.plots import layer_series
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def _slug(name: str) -> str:
 def write_report(
     run_dir: str | Path,
     results: Mapping,
-    layer_values: Mapping[str, Sequence[float]] | None = None,
+    layer_values: Mapping[str, float | Sequence[float]] | None = None,
     plots: bool = True,
     title: str = "Speaker verification report",
 ) -> dict[str, Path]:
@@ -60,7 +61,7 @@ def write_report(
         "config": results.get("config", {}),
         "trial_lists": results.get("trial_lists", {}),
         "calibration": None if calibrator is None else calibrator.to_dict(),
-        "layer_values": {k: [float(x) for x in v] for k, v in (layer_values or {}).items()},
+        "layer_values": {k: [float(x) for x in v] for k, v in layer_series(layer_values or {}).items()},
     }
     written["json"] = run_dir / "report.json"
     written["json"].write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
