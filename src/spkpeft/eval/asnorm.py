@@ -26,7 +26,7 @@ from spkpeft.eval.table import EmbeddingTable, trial_rows
 log = logging.getLogger(__name__)
 
 DEFAULT_TOP_K = 300
-_BLOCK_ELEMENTS = 1 << 22  # cohort-score block size (rows x C) per chunk, ~32 MB in float64
+_BLOCK_ELEMENTS = 1 << 20  # cohort-score block size (rows x C) per chunk, 4 MB in float32
 
 
 @dataclass
@@ -77,12 +77,12 @@ def cohort_stats(
     mu = np.empty(x.shape[0])
     sd = np.empty(x.shape[0])
     for lo in range(0, x.shape[0], chunk):
-        block = (x[lo : lo + chunk] @ cohort.T).astype(np.float64)  # (m, C)
+        block = x[lo : lo + chunk] @ cohort.T  # (m, C) float32
         if exclude is not None:
             ex = exclude[lo : lo + chunk]
             rows = np.flatnonzero(ex >= 0)
             block[rows, ex[rows]] = -np.inf
-        top = np.partition(block, n_cohort - top_k, axis=1)[:, n_cohort - top_k :]
+        top = np.partition(block, n_cohort - top_k, axis=1)[:, n_cohort - top_k :].astype(np.float64)
         mu[lo : lo + chunk] = top.mean(axis=1)
         sd[lo : lo + chunk] = top.std(axis=1)
     return mu, np.maximum(sd, 1e-8)

@@ -13,7 +13,7 @@ import numpy as np
 from spkpeft.data.trials import Trial
 from spkpeft.eval.table import EmbeddingTable, trial_rows
 
-CHUNK_TRIALS = 200_000
+CHUNK_TRIALS = 4096  # small chunks keep the gathered rows in cache (much faster than huge ones)
 
 
 def normalise(x: np.ndarray, mean: np.ndarray | None = None, eps: float = 1e-12) -> np.ndarray:
@@ -33,7 +33,7 @@ def rowwise_cosine(x: np.ndarray, e_rows: np.ndarray, t_rows: np.ndarray) -> np.
     out = np.empty(e_rows.shape[0], dtype=np.float64)
     for lo in range(0, e_rows.shape[0], CHUNK_TRIALS):
         hi = lo + CHUNK_TRIALS
-        out[lo:hi] = np.einsum("ij,ij->i", x[e_rows[lo:hi]], x[t_rows[lo:hi]], dtype=np.float64)
+        out[lo:hi] = np.einsum("ij,ij->i", x[e_rows[lo:hi]], x[t_rows[lo:hi]])  # float32 products
     return out
 
 

@@ -67,7 +67,7 @@ class EmbeddingTable:
                 f"{len(missing)} {what} have no embedding (table holds {len(self)} ids), "
                 f"first missing: {missing[:_SHOW_MISSING]}"
             )
-        return np.fromiter((index[u] for u in ids), dtype=np.int64, count=len(ids))
+        return np.array(list(map(index.__getitem__, ids)), dtype=np.int64).reshape(len(ids))
 
     def subset(self, ids: Sequence[str]) -> EmbeddingTable:
         r = self.rows(ids)
