@@ -95,6 +95,7 @@ def asnorm_scores(
     top_k: int = DEFAULT_TOP_K,
     raw: np.ndarray | None = None,
     exclude_own_speaker: Mapping[str, str] | None = None,
+    rows: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """AS-norm scores (N,) float64 of the trials.
 
@@ -102,8 +103,9 @@ def asnorm_scores(
     ``cosine_scores(table, trials, cohort.mean)``), reused instead of recomputed when given.
     ``exclude_own_speaker``: utt -> speaker; an utterance's own speaker is left out of its cohort (for
     trials drawn from the cohort's own training set, e.g. calibration trials).
+    ``rows``: the trials' ``trial_rows(table, trials)`` when the caller already has them.
     """
-    e_rows, t_rows = trial_rows(table, trials)
+    e_rows, t_rows = rows if rows is not None else trial_rows(table, trials)
     used = np.unique(np.concatenate([e_rows, t_rows]))
     x = normalise(table.vectors[used], cohort.mean)
     e_loc, t_loc = np.searchsorted(used, e_rows), np.searchsorted(used, t_rows)

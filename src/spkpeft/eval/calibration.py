@@ -58,10 +58,16 @@ class Calibrator:
             raise ValueError(f"features must be (N, {len(self.feature_names)}), got shape {features.shape}")
         return features @ self.coef + self.intercept
 
-    def apply(self, table: EmbeddingTable, trials: Sequence[Trial], scores: np.ndarray) -> np.ndarray:
+    def apply(
+        self,
+        table: EmbeddingTable,
+        trials: Sequence[Trial],
+        scores: np.ndarray,
+        rows: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
         """Calibrated scores (N,) for trials whose uncalibrated ``scores`` (N,) come from the same scorer
-        the calibrator was trained on (``info["scores"]``)."""
-        return self.llr(quality_features(table, trials, scores, self.feature_names))
+        the calibrator was trained on (``info["scores"]``); ``rows`` as from ``trial_rows``."""
+        return self.llr(quality_features(table, trials, scores, self.feature_names, rows))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -102,17 +108,18 @@ def quality_features(
     trials: Sequence[Trial],
     scores: np.ndarray,
     names: Sequence[str] = DEFAULT_FEATURES,
+    rows: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Feature matrix (N, F) for the trials: columns named by ``names`` (see :data:`FEATURES`).
 
     Durations come from ``table.durations`` (seconds, floored at 0.01 s before the log); norms are the
-    L2 norms of the raw (uncentred) embeddings.
+    L2 norms of the raw (uncentred) embeddings. ``rows``: ``trial_rows(table, trials)`` if known.
     """
     _check_names(names)
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (len(trials),):
         raise ValueError(f"scores must have shape ({len(trials)},), got {scores.shape}")
-    e_rows, t_rows = trial_rows(table, trials)
+    e_rows, t_rows = rows if rows is not None else trial_rows(table, trials)
     cols = []
     for name in names:
         if name == "score":

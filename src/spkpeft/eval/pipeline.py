@@ -22,7 +22,7 @@ from spkpeft.eval.asnorm import DEFAULT_TOP_K, Cohort, asnorm_scores, build_coho
 from spkpeft.eval.calibration import DEFAULT_FEATURES, Calibrator, train_calibration
 from spkpeft.eval.metrics import DEFAULT_P_TARGETS, actual_dcf, cllr, compute_metrics
 from spkpeft.eval.scoring import cosine_scores
-from spkpeft.eval.table import EmbeddingTable, trial_labels
+from spkpeft.eval.table import EmbeddingTable, trial_labels, trial_rows
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,18 @@ class _Scorer:
         self.top_k = cfg.top_k
 
     def score(
-        self, table: EmbeddingTable, trials: Sequence[Trial], exclude: Mapping[str, str] | None = None
+        self,
+        table: EmbeddingTable,
+        trials: Sequence[Trial],
+        exclude: Mapping[str, str] | None = None,
+        rows: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        out = {"cosine": cosine_scores(table, trials, self.mean)}
+        rows = rows if rows is not None else trial_rows(table, trials)  # id lookup once for all systems
+        out = {"cosine": cosine_scores(table, trials, self.mean, rows)}
         if self.cohort is not None:
-            out["asnorm"] = asnorm_scores(table, trials, self.cohort, self.top_k, out["cosine"], exclude)
+            out["asnorm"] = asnorm_scores(
+                table, trials, self.cohort, self.top_k, out["cosine"], exclude, rows
+            )
         return out
 
     @property
@@ -97,14 +104,15 @@ def evaluate(
         calibrator = _train_calibrator(scorer, train, cfg)
     results: dict = {"config": asdict(cfg), "trial_lists": {}, "scores": {}, "calibrator": calibrator}
     for name, trials in trial_lists.items():
-        scores = scorer.score(embeddings, trials)
+        rows = trial_rows(embeddings, trials)
+        scores = scorer.score(embeddings, trials, rows=rows)
         if calibrator is not None:
             source = calibrator.info.get("scores", scorer.last_system)
             if source not in scores:
                 raise ValueError(
                     f"calibrator was trained on {source!r} scores, but only {sorted(scores)} exist"
                 )
-            scores["calibrated"] = calibrator.apply(embeddings, trials, scores[source])
+            scores["calibrated"] = calibrator.apply(embeddings, trials, scores[source], rows)
         labelled = all(t.label is not None for t in trials)
         labels = trial_labels(trials) if labelled else None
         results["scores"][name] = {"enroll": [t.enroll for t in trials], "test": [t.test for t in trials]}

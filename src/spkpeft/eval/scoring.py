@@ -38,13 +38,17 @@ def rowwise_cosine(x: np.ndarray, e_rows: np.ndarray, t_rows: np.ndarray) -> np.
 
 
 def cosine_scores(
-    table: EmbeddingTable, trials: Sequence[Trial], mean: np.ndarray | None = None
+    table: EmbeddingTable,
+    trials: Sequence[Trial],
+    mean: np.ndarray | None = None,
+    rows: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Cosine score (N,) float64 of each trial; ``mean`` (E,) is subtracted first when given.
 
-    Raises KeyError listing the first few trial ids that have no embedding.
+    Raises ValueError listing the first few trial ids that have no embedding. ``rows``: the trials'
+    ``trial_rows(table, trials)`` when the caller already has them.
     """
-    e_rows, t_rows = trial_rows(table, trials)
+    e_rows, t_rows = rows if rows is not None else trial_rows(table, trials)
     used = np.unique(np.concatenate([e_rows, t_rows]))
     # normalise only the rows the trials use; remap trial rows into the compact matrix
     x = normalise(table.vectors[used], mean)
