@@ -122,3 +122,12 @@ def test_layer_series_groups_per_layer_scalars():
     assert list(series["layer_weights"]) == [0.2, 0.8]
     with pytest.raises(ValueError, match="layer index"):
         layer_series({"gate": 0.3})
+
+
+def test_eval_config_parses_from_yaml_dict():
+    from spkpeft.config import ConfigError, parse
+
+    cfg = parse(EvalConfig, {"top_k": 600, "p_targets": [0.01]})
+    assert cfg.top_k == 600 and cfg.p_targets == [0.01] and cfg.asnorm
+    with pytest.raises(ConfigError, match="top_k"):
+        parse(EvalConfig, {"topk": 600})

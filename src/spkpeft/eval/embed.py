@@ -68,12 +68,10 @@ def embed_rows(
             for s in chunk_starts(int(lengths[i]), chunk, hop):
                 windows.append(wav[i, s : s + chunk])
                 owner.append(i)
-        stacked = torch.stack(windows)
-        full = torch.full((chunk,), chunk, dtype=torch.int64)
-        parts = [
-            _call(embed_fn, stacked[lo : lo + max_rows], full[: stacked[lo : lo + max_rows].shape[0]])
-            for lo in range(0, len(windows), max_rows)
-        ]
+        parts = []
+        for lo in range(0, len(windows), max_rows):
+            sub = torch.stack(windows[lo : lo + max_rows])  # (<= max_rows, chunk), every window full
+            parts.append(_call(embed_fn, sub, torch.full((sub.shape[0],), chunk, dtype=torch.int64)))
         emb = torch.cat(parts)
         owner_t = torch.tensor(owner)
         for i in long_:
