@@ -59,6 +59,8 @@ def test_long_input_is_chunk_averaged():
     assert table.vectors[0, 0] == pytest.approx(want, rel=1e-5)
     assert table.vectors[0, 1] == 20 * SR  # every window was a full 20 s
     assert max(embed.widths) == 20 * SR  # the model never saw more than one window
+    # 1 call for the short row + 3 windows in sub-batches of at most the batch size (2): 2 calls
+    assert embed.calls == 3 and embed.rows == 4
     # the short row is embedded trimmed to its own length, not the 50 s padding
     assert table.vectors[1, 2] == 3 * SR
     assert table.vectors[1, 0] == pytest.approx(batches[0]["wav"][1, : 3 * SR].mean().item(), rel=1e-5)

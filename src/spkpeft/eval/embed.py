@@ -6,7 +6,8 @@ docs/INTERFACES.md with keys ``wav``, ``lengths`` and ``ids``.
 
 Recordings longer than ``chunk_seconds`` are cut into windows of exactly ``chunk_seconds`` that overlap
 by ``overlap_seconds`` (the last window is aligned to the end of the recording) and the window
-embeddings are averaged, which bounds memory on long test files.
+embeddings are averaged, which bounds memory on long test files. Windows go to ``embed_fn`` in
+sub-batches of at most the batch's row count, so no call is larger than the batch the loader sized.
 
 Cache (``cache_path``, a directory): shards ``emb-NNNNN.safetensors`` holding ``embeddings`` (n, E) and
 ``durations`` (n,) with the ids (and an optional ``cache_key``, e.g. a model fingerprint) in the header
