@@ -82,7 +82,7 @@ class _Scorer:
 def evaluate(
     embeddings: EmbeddingTable,
     trial_lists: Mapping[str, Sequence[Trial]],
-    train: TrainingSet | None = None,
+    cohort: TrainingSet | None = None,
     calibration: Calibrator | None = None,
     config: EvalConfig | None = None,
 ) -> dict:
@@ -92,7 +92,10 @@ def evaluate(
     "systems": {system: metrics dict}}}, "scores": {name: {"enroll", "test", "labels", system: (N,)}},
     "calibrator": Calibrator | None}``. ``scores`` holds arrays (for plots and score files) and the
     calibrator is an object; the rest is JSON-ready. Unlabelled lists get scores but no metrics.
+    ``cohort``: the training set (embeddings + speakers) that gives the mean embedding, the AS-norm
+    cohort and the calibration trials; without it only un-centred cosine scores are produced.
     """
+    train = cohort
     cfg = config or EvalConfig()
     if not trial_lists:
         raise ValueError("no trial lists to evaluate")
