@@ -61,6 +61,7 @@ class SpeakerModel(nn.Module):
             self.method = method
         else:
             object.__setattr__(self, "method", method)
+        self._adapts_aggregate = _adapts_aggregate(method, self.backbone.hidden_size)
         mine = {id(p) for p in self.parameters()}
         stray = [n for n, p in method.own_parameters().items() if id(p) not in mine]
         if stray:
@@ -82,7 +83,7 @@ class SpeakerModel(nn.Module):
         return self
 
     def _post_aggregate(self) -> Any:
-        return self.method.adapt_aggregate if getattr(self.method, "adapts_aggregate", False) else None
+        return self.method.adapt_aggregate if self._adapts_aggregate else None
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, S) float waveforms at 16 kHz, (B,) real lengths -> (B, E) embeddings."""
@@ -107,6 +108,20 @@ class SpeakerModel(nn.Module):
         return out
 
 
+def _adapts_aggregate(method: Any, hidden_size: int) -> bool:
+    """Whether ``method.adapt_aggregate`` does anything (an explicit ``adapts_aggregate`` attribute
+    wins; otherwise a probe: the identity returns its input object). Back-ends without a layer sum reject
+    a ``post_aggregate``, so the identity is not passed on."""
+    flag = getattr(method, "adapts_aggregate", None)
+    if flag is not None:
+        return bool(flag)
+    own = method.own_parameters()
+    device = next(iter(own.values())).device if own else torch.device("cpu")
+    probe = torch.zeros(1, 1, hidden_size, device=device)
+    with torch.no_grad():
+        return method.adapt_aggregate(probe, torch.ones(1, 1, dtype=torch.bool, device=device)) is not probe
+
+
 def freeze_all_but(model: nn.Module, keep: dict[str, nn.Parameter]) -> None:
     """requires_grad False on every parameter of ``model`` not in ``keep`` (by identity), True on those."""
     ids = {id(p) for p in keep.values()}
@@ -115,11 +130,15 @@ def freeze_all_but(model: nn.Module, keep: dict[str, nn.Parameter]) -> None:
 
 
 def _load_backbone(backbone_cfg: Any, seed: int) -> nn.Module:
-    from spkpeft.backbones.backbone import load_backbone
+    from spkpeft.backbones import load_backbone
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return load_backbone(backbone_cfg.name_or_path, **dict(backbone_cfg.config_overrides))
+        return load_backbone(
+            backbone_cfg.name_or_path,
+            normalize_wav=backbone_cfg.normalize_wav,
+            **dict(backbone_cfg.config_overrides),
+        )
 
 
 def _build_backend(backend_cfg: Any, backbone: nn.Module) -> nn.Module:

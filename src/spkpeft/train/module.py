@@ -18,13 +18,22 @@ class TrainModule(nn.Module):
         super().__init__()
         self.model = model
         self.head = head
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Snapshot the method's parameters and groups as its builder left them (call after a method
+        switch). Some methods (``full``) report only parameters that currently require grad, and the
+        trainer toggles requires_grad per stage, so the live answer would shrink."""
+        method = self.model.method
+        self._own = dict(method.own_parameters())
+        self._method_groups = {k: list(v) for k, v in method.param_groups().items()}
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor):  # noqa: ANN201
         return self.head(self.model(wav, lengths), labels)
 
     def groups(self) -> dict[str, list[nn.Parameter]]:
         """Group name -> parameters: the method's groups, ``backend`` and ``loss``."""
-        out = {k: list(v) for k, v in self.model.method.param_groups().items()}
+        out = {k: list(v) for k, v in self._method_groups.items()}
         for name in ("backend", "loss"):
             if name in out:
                 raise ValueError(f"method {self.model.method.name!r} uses the reserved group name {name!r}")
@@ -58,14 +67,14 @@ class TrainModule(nn.Module):
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Everything training can change (for checkpoints): method parameters, back-end and loss-head
         state dicts (buffers such as batch-norm statistics included), whether trainable now or not."""
-        out = {f"method/{n}": p.detach() for n, p in self.model.method.own_parameters().items()}
+        out = {f"method/{n}": p.detach() for n, p in self._own.items()}
         out.update({f"backend/{k}": v.detach() for k, v in self.model.backend.state_dict().items()})
         out.update({f"loss/{k}": v.detach() for k, v in self.head.state_dict().items()})
         return {k: v.to("cpu").contiguous().clone() for k, v in out.items()}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         """Inverse of :meth:`state_tensors`; a missing or unexpected key raises ``KeyError``."""
-        own = self.model.method.own_parameters()
+        own = self._own
         expected = {f"method/{n}" for n in own}
         expected |= {f"backend/{k}" for k in self.model.backend.state_dict()}
         expected |= {f"loss/{k}" for k in self.head.state_dict()}

@@ -106,9 +106,15 @@ def switch_stage(tm: TrainModule, cfg: ExperimentConfig, stage: Stage) -> None:
                 f"parameters) to {stage.method.name!r}; only a method that trains nothing (frozen) can be "
                 "replaced"
             )
+        if hasattr(current, "detach"):
+            current.detach()  # remove its hooks so the new method can attach
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.train.seed + 3 + stage.index)
-            tm.model.set_method(METHODS.build(stage.method.name, stage.method, tm.model.backbone))
+            method = METHODS.build(stage.method.name, stage.method, tm.model.backbone)
+        tm.model.set_method(method)
+        device = next(tm.model.backend.parameters()).device
+        tm.model.to(device)
+        tm.refresh()
         tm.method_cfg = stage.method
     if stage.loss != tm.loss_cfg:
         old = tm.head.state_dict()

@@ -227,6 +227,7 @@ class Trainer:
                     continue
                 if tcfg.clip_grad_norm:
                     acc.clip_grad_norm_(params, tcfg.clip_grad_norm)
+                self._lrs = {f"lr/{g['name']}": g["lr"] for g in optimizer.param_groups}
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -281,13 +282,13 @@ class Trainer:
             bar.update(1)
         if pos.stage_step % tcfg.log_every == 0 or pos.stage_step == total:
             row = meter.flush(acc, tcfg.batch_size * tcfg.grad_accum)
-            row.update({f"lr/{g['name']}": g["lr"] for g in optimizer.param_groups})
+            row.update(self._lrs)  # the rates this step used
             row.update(stage=stage.index, epoch=pos.epoch, margin=float(getattr(tm.head, "margin", 0.0)))
             row.update(_model_stats(tm))
             if logs is not None:
                 logs.log(pos.global_step, row)
             if bar is not None:
-                lr = max(g["lr"] for g in optimizer.param_groups)
+                lr = max(self._lrs.values())
                 bar.set_postfix(
                     loss=f"{row['loss']:.3f}",
                     acc=f"{row['acc']:.3f}",
