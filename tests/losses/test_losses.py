@@ -151,3 +151,15 @@ def test_every_loss_trains_and_checks_inputs(name):
         head(emb, torch.tensor([0, 1, 2, 3, 4, 10]))
     with pytest.raises(ValueError, match=r"embeddings must be \(B, 8\)"):
         head(torch.randn(6, 7), labels)
+
+
+@pytest.mark.parametrize("name", ["am_softmax", "aam", "aam_intertopk_subcenter"])
+def test_margin_losses_compute_in_float32_under_autocast(name):
+    head = build(name, 8, 10)
+    emb, labels = torch.randn(6, 8), torch.randint(0, 10, (6,))
+    ref = head(emb, labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = head(emb.bfloat16(), labels)
+    assert out.logits.dtype == torch.float32
+    # only the bf16 rounding of the embeddings remains (relative 2^-8), not bf16 margin arithmetic
+    assert out.loss.item() == pytest.approx(ref.loss.item(), rel=2e-2)

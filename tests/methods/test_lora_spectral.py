@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from pathlib import Path
 
 import pytest
 import torch
 import transformers
-from torch import nn
 
+from spkpeft.backbones import load_backbone
+from spkpeft.backbones.backbone import SpeechBackbone
 from spkpeft.backbones.hf import load_hf_model
 from spkpeft.config import parse_named
 from spkpeft.methods import METHODS
+from spkpeft.methods.io import load_method, save_method
 from spkpeft.methods.merge import save_merged
 
 FAMILIES = ["wavlm", "hubert", "wav2vec2"]
@@ -25,18 +28,6 @@ OVERRIDES = {
     "pissa": {"r": 4},
     "spectral": {"r": 4, "k": 8},
 }
-
-
-class Backbone(nn.Module):
-    """The two attributes methods use (``model``, ``spec``) plus hidden states via transformers."""
-
-    def __init__(self, model: nn.Module, spec) -> None:  # noqa: ANN001
-        super().__init__()
-        self.model, self.spec = model, spec
-
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        """(B, S) -> (L+1, B, T, D)."""
-        return torch.stack(self.model(wav, output_hidden_states=True).hidden_states)
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +42,12 @@ def saved_dirs(tmp_path_factory) -> dict[str, Path]:  # noqa: ANN001
     return out
 
 
-def fresh(saved_dirs: dict[str, Path], fam: str) -> Backbone:
-    model, spec = load_hf_model(saved_dirs[fam])
-    model.requires_grad_(False)
-    return Backbone(model.eval(), spec)
+def fresh(saved_dirs: dict[str, Path], fam: str) -> SpeechBackbone:
+    """A frozen backbone loaded from the saved directory (the original weights every time)."""
+    return load_backbone(saved_dirs[fam]).eval()
 
 
-def build(name: str, backbone: Backbone, **extra):  # noqa: ANN003, ANN201
+def build(name: str, backbone: SpeechBackbone, **extra):  # noqa: ANN003, ANN201
     cfg = parse_named(METHODS, {"name": name, **OVERRIDES[name], **extra}, "method")
     return METHODS.build(name, cfg, backbone)
 
@@ -68,9 +58,10 @@ def wav() -> torch.Tensor:
     return torch.randn(2, 4000, generator=g)
 
 
-def run(backbone: Backbone, wav: torch.Tensor) -> torch.Tensor:
+def run(backbone: SpeechBackbone, wav: torch.Tensor) -> torch.Tensor:
+    """(B, S) -> (L+1, B, T, D) hidden states through the backbone wrapper, without autograd."""
     with torch.no_grad():
-        return backbone(wav)
+        return backbone(wav).hidden_states
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -84,15 +75,15 @@ def loss_of(states: torch.Tensor) -> torch.Tensor:
     return (states * torch.randn(states.shape[-1], generator=g)).mean()
 
 
-def train_step(backbone: Backbone, method, wav: torch.Tensor, lr: float = 0.5) -> None:  # noqa: ANN001
+def train_step(backbone: SpeechBackbone, method, wav: torch.Tensor, lr: float = 0.5) -> None:  # noqa: ANN001
     """One SGD step (moves zero-initialised factors off zero)."""
     opt = torch.optim.SGD(list(method.own_parameters().values()), lr=lr)
     opt.zero_grad()
-    loss_of(backbone(wav)).backward()
+    loss_of(backbone(wav).hidden_states).backward()
     opt.step()
 
 
-def perturb(backbone: Backbone, method, wav: torch.Tensor) -> None:  # noqa: ANN001
+def perturb(backbone: SpeechBackbone, method, wav: torch.Tensor) -> None:  # noqa: ANN001
     """A training step, then noise on every factor, so the update is large in every matrix (q/k updates of a
     tiny random model barely move the outputs after one step)."""
     train_step(backbone, method, wav)
@@ -149,24 +140,22 @@ def test_only_method_params_train_and_all_get_grads(name: str, fam: str, saved_d
     train_step(bb, method, wav)  # zero factors get a gradient here (their partner is non-zero) and move
     for p in own.values():
         p.grad = None
-    loss_of(bb(wav)).backward()
+    loss_of(bb(wav).hidden_states).backward()
     no_grad = [k for k, p in own.items() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
     assert not no_grad, f"no gradient reached {no_grad}"
 
 
 @pytest.mark.parametrize("name,fam", MATRIX)
-def test_save_load_on_fresh_backbone_reproduces(name: str, fam: str, saved_dirs, wav) -> None:  # noqa: ANN001
+def test_save_load_on_fresh_backbone_reproduces(name: str, fam: str, saved_dirs, wav, tmp_path) -> None:  # noqa: ANN001
     bb = fresh(saved_dirs, fam)
     method = build(name, bb)
     perturb(bb, method, wav)
     out = run(bb, wav)
-    state = {k: p.detach().clone() for k, p in method.own_parameters().items()}
+    save_method(method, tmp_path)
     bb2 = fresh(saved_dirs, fam)  # the *original* weights: PiSSA must re-derive its residual
-    method2 = build(name, bb2)
     assert rel_err(run(bb2, wav), out) > 1e-4  # the trained update is visible
-    with torch.no_grad():
-        for k, p in method2.own_parameters().items():
-            p.copy_(state[k])
+    method2 = load_method(tmp_path, bb2)
+    assert method2.name == name and method2.cfg == method.cfg
     assert rel_err(run(bb2, wav), out) < 1e-5
 
 
@@ -181,11 +170,11 @@ def test_merge_equals_unmerged_and_loads_with_transformers(
     merged = method.merge()
     kinds = {type(m).__name__ for m in merged.modules()}
     assert not any("lora" in k.lower() or "Spectral" in k for k in kinds), kinds
-    assert rel_err(run(Backbone(merged, bb.spec), wav), out) < 1e-4
+    assert rel_err(run(SpeechBackbone(merged, bb.spec), wav), out) < 1e-4
     assert rel_err(run(bb, wav), out) == 0.0  # the live model is untouched
     save_merged(method, tmp_path)
     loaded = transformers.AutoModel.from_pretrained(tmp_path).eval()
-    assert rel_err(run(Backbone(loaded, bb.spec), wav), out) < 1e-4
+    assert rel_err(run(SpeechBackbone(loaded, bb.spec), wav), out) < 1e-4
 
 
 @pytest.mark.parametrize("name", METHOD_NAMES)
@@ -223,8 +212,7 @@ def test_lora_rejects_unknown_target(saved_dirs) -> None:  # noqa: ANN001
 @pytest.mark.parametrize("name", METHOD_NAMES)
 def test_meta_build_has_the_same_parameter_shapes(name: str, saved_dirs) -> None:  # noqa: ANN001
     real = build(name, fresh(saved_dirs, "wavlm")).own_parameters()
-    model, spec = load_hf_model("tiny-wavlm", device="meta")
-    meta = build(name, Backbone(model, spec)).own_parameters()
+    meta = build(name, load_backbone("tiny-wavlm", device="meta")).own_parameters()
     assert {k: tuple(p.shape) for k, p in meta.items()} == {k: tuple(p.shape) for k, p in real.items()}
     assert all(p.is_meta for p in meta.values())
 
@@ -274,3 +262,18 @@ def test_spectral_checksum_detects_another_backbone(saved_dirs) -> None:  # noqa
         other.model.encoder.layers[0].attention.q_proj.weight.mul_(1.5)
     with pytest.raises(ValueError, match="singular values differ"):
         build("spectral", other).check_extra_state(state)
+
+
+@pytest.mark.parametrize("name", ["pissa", "spectral"])
+def test_load_refuses_another_backbone_of_the_same_shape(name: str, saved_dirs, tmp_path) -> None:  # noqa: ANN001
+    """Both re-derive frozen state from the weights at load; the saved checksums catch a wrong backbone."""
+    method = build(name, fresh(saved_dirs, "hubert"))
+    save_method(method, tmp_path)
+    meta = json.loads((tmp_path / "method.json").read_text())
+    assert len(meta["extra_state"]) == 2 * (3 if name == "pissa" else 2)  # layers x targets
+    load_method(tmp_path, fresh(saved_dirs, "hubert"))  # the same backbone loads
+    other = fresh(saved_dirs, "hubert")
+    with torch.no_grad():
+        other.model.encoder.layers[1].attention.k_proj.weight.mul_(1.5)
+    with pytest.raises(ValueError, match=r"layers\.1\.attention\.k_proj .*differ"):
+        load_method(tmp_path, other)

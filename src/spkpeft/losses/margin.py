@@ -88,8 +88,10 @@ class AAMSoftmax(nn.Module):
         self.topk_margin = self.cfg.topk_penalty * ratio if margin > 1e-3 else 0.0
 
     def cosine(self, emb: torch.Tensor) -> torch.Tensor:
-        """(B, E) -> (B, C) cosine to the nearest sub-centre of each class."""
-        cos = F.linear(F.normalize(emb, dim=1), F.normalize(self.weight, dim=1))
+        """(B, E) -> (B, C) float32 cosine to the nearest sub-centre of each class (margins need the
+        precision, so this runs outside autocast)."""
+        with torch.autocast(emb.device.type, enabled=False):
+            cos = F.linear(F.normalize(emb.float(), dim=1), F.normalize(self.weight.float(), dim=1))
         if self.cfg.subcenters > 1:
             cos = cos.view(-1, self.num_classes, self.cfg.subcenters).amax(dim=2)
         return cos

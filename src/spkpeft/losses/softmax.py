@@ -65,7 +65,8 @@ class AMSoftmax(nn.Module):
 
     def forward(self, emb: torch.Tensor, labels: torch.Tensor) -> LossOutput:
         check_batch(emb, labels, self.embed_dim, self.num_classes, "am_softmax")
-        cos = F.linear(F.normalize(emb, dim=1), F.normalize(self.weight, dim=1))
+        with torch.autocast(emb.device.type, enabled=False):  # margins need float32 precision
+            cos = F.linear(F.normalize(emb.float(), dim=1), F.normalize(self.weight.float(), dim=1))
         one_hot = F.one_hot(labels.long(), self.num_classes).to(cos.dtype)
         logits = self.cfg.scale * (cos - self.margin * one_hot)
         return LossOutput(F.cross_entropy(logits, labels.long()), self.cfg.scale * cos.detach())

@@ -32,6 +32,7 @@ from torch import nn
 
 from spkpeft.backbones.projections import restore_attention_classes, route_projections_through_modules
 from spkpeft.methods.base import METHODS, MethodConfig
+from spkpeft.methods.checksums import compare_checksums, tensor_checksum
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,23 @@ class PeftLoraMethod:
         model = backbone.model
         model.requires_grad_(False)
         route_projections_through_modules(model)  # WavLM: make the peft layers take effect
+        names = backbone.spec.proj_names(tuple(cfg.targets))
+        # PiSSA rewrites the base weights from their SVD: fingerprint the originals (|W| sums) so loading
+        # the factors onto another backbone of the same shape is refused.
+        self._checksums = (
+            {
+                n: tensor_checksum(m.weight.abs())
+                for n, m in model.named_modules()
+                if n.rpartition(".")[2] in names and isinstance(m, nn.Linear)
+            }
+            if init == "pissa"
+            else {}
+        )
         peft_cfg = LoraConfig(
             r=cfg.r,
             lora_alpha=cfg.alpha,
             lora_dropout=cfg.dropout,
-            target_modules=backbone.spec.proj_names(tuple(cfg.targets)),
+            target_modules=names,
             use_dora=use_dora,
             init_lora_weights=init,
             bias="none",
@@ -126,6 +139,14 @@ class PeftLoraMethod:
 
     def adapt_aggregate(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         return x
+
+    def extra_state(self) -> dict[str, float]:
+        """PiSSA: checksums of the original target weights (saved in method.json); {} for LoRA/DoRA."""
+        return dict(self._checksums)
+
+    def check_extra_state(self, state: dict[str, float]) -> None:
+        """Raise ValueError when this backbone's target weights are not those the method was saved with."""
+        compare_checksums(self.name, "weights", state, self._checksums)
 
     def merge(self, inplace: bool = False) -> nn.Module:
         """The transformers model with ``B A`` (and DoRA's magnitude) folded into plain ``nn.Linear`` weights.

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -23,6 +22,7 @@ from torch import nn
 
 from spkpeft.backbones.projections import restore_attention_classes, route_projections_through_modules
 from spkpeft.methods.base import METHODS, MethodConfig
+from spkpeft.methods.checksums import compare_checksums
 from spkpeft.methods.spectral_layer import SpectralLinear
 
 log = logging.getLogger(__name__)
@@ -114,18 +114,9 @@ class SpectralMethod:
         """Checksums of every target's S_p (path -> sum of singular values), to save beside the factors."""
         return {path: layer.checksum for path, layer in self.layers.items()}
 
-    def check_extra_state(self, state: dict[str, float], rel_tol: float = 1e-6) -> None:
+    def check_extra_state(self, state: dict[str, float]) -> None:
         """Raise ValueError when the S_p of this backbone differ from those the method was saved with."""
-        for path, layer in self.layers.items():
-            saved = state.get(path)
-            if saved is None:
-                raise ValueError(f"spectral: saved state has no checksum for {path}; saved: {sorted(state)}")
-            if not math.isclose(saved, layer.checksum, rel_tol=rel_tol):
-                raise ValueError(
-                    f"spectral: {path} singular values differ from the saved method's (sum "
-                    f"{layer.checksum:.8g} vs saved {saved:.8g}): the backbone is not the one the method "
-                    "was trained on"
-                )
+        compare_checksums("spectral", "singular values", state, self.extra_state())
 
     def merge(self, inplace: bool = False) -> nn.Module:
         """The transformers model with each W' folded into a plain ``nn.Linear`` (zero inference overhead).

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spkpeft.methods.checksums import tensor_checksum
+
 
 def principal_svd(weight: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Top-k SVD of ``weight`` (out x in) in float64 on the CPU with canonical signs.
@@ -41,11 +43,6 @@ def principal_svd(weight: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Ten
     sign = torch.sign(u[idx, torch.arange(k)])
     sign[sign == 0] = 1.0
     return u * sign, s, v * sign
-
-
-def singular_checksum(s: torch.Tensor) -> float:
-    """A scalar fingerprint of S_p, stored with a saved method to detect a different backbone at load."""
-    return float(s.detach().to(torch.float64).sum())
 
 
 class SpectralLinear(nn.Module):
@@ -74,7 +71,7 @@ class SpectralLinear(nn.Module):
             self.checksum = float("nan")
         else:
             u, s, v = principal_svd(w, k)
-            self.checksum = singular_checksum(s)
+            self.checksum = tensor_checksum(s)
             residual = w.detach().double().cpu() - (u * s) @ v.T if keep_residual else None
             u, s, v = (t.to(**fk) for t in (u, s, v))
             if residual is not None:
