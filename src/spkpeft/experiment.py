@@ -87,7 +87,8 @@ class StageConfig:
 
     ``method`` replaces the method section (allowed only when the previous stage's method trains nothing,
     e.g. ``frozen`` -> ``full``); ``trainable`` lists the parameter groups to train (others frozen, e.g.
-    ``[backend, loss]``); ``optim``/``loss``/``data`` are partial sections merged over the top-level ones
+    ``[backend, loss]``); ``batch_size`` replaces ``train.batch_size`` (e.g. smaller for 6 s crops);
+    ``optim``/``loss``/``data`` are partial sections merged over the top-level ones
     (e.g. ``loss: {margin: 0.5}``, ``data: {crop_seconds: 6}``). The margin ramps linearly from 0 at
     ``margin_warmup_start`` to its value at ``margin_warmup_end`` (fractions of the stage's steps).
     """
@@ -95,6 +96,7 @@ class StageConfig:
     name: str = ""
     epochs: int | None = None
     max_steps: int | None = None
+    batch_size: int | None = None
     method: dict[str, Any] | None = None
     trainable: list[str] | None = None
     optim: dict[str, Any] = field(default_factory=dict)
@@ -106,10 +108,12 @@ class StageConfig:
 
 @dataclass
 class ExperimentConfig:
-    method: Any
-    backend: Any
-    loss: Any
+    """The whole experiment; ``method``/``backend``/``loss`` are the registry entries' config classes."""
+
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    method: Any = None
+    backend: Any = None
+    loss: Any = None
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -129,6 +133,7 @@ class Stage:
     data: DataConfig
     epochs: int
     max_steps: int
+    batch_size: int
     margin_warmup_start: float
     margin_warmup_end: float
 
@@ -169,8 +174,31 @@ def experiment_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
     return cfg
 
 
+RECIPES = Path(__file__).resolve().parent / "configs"
+
+
+def list_recipes() -> list[str]:
+    """Names of the recipes shipped with the package (``spkpeft/configs/*.yaml``)."""
+    return sorted(p.stem for p in RECIPES.glob("*.yaml"))
+
+
+def recipe_path(name_or_path: str | Path) -> Path:
+    """A YAML path as given, else a shipped recipe by name (``tiny``, ``configs/tiny.yaml``)."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    cand = RECIPES / (p.name if p.suffix == ".yaml" else f"{p.name}.yaml")
+    if cand.is_file():
+        return cand
+    raise ConfigError(
+        f"config {str(name_or_path)!r} is neither a file nor a recipe; recipes: {', '.join(list_recipes())}"
+    )
+
+
 def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """Load a YAML recipe, apply ``a.b=c`` overrides, validate. Data paths are not checked here."""
+    """Load a YAML file or shipped recipe, apply ``a.b=c`` overrides, validate. Data paths are not
+    checked here (the trainer does, when it starts)."""
+    path = recipe_path(path)
     data = apply_overrides(load_yaml(path), list(overrides))
     try:
         return experiment_from_dict(data)
@@ -190,8 +218,10 @@ def _parse_data(data: Mapping[str, Any] | None, where: str) -> DataConfig:
         return parse(DataConfig, data, where)
     except ConfigError:
         raise
-    except ValueError as e:  # DataConfig validates itself in __post_init__
-        raise ConfigError(str(e)) from None
+    except ValueError as e:  # DataConfig validates itself in __post_init__ ("data.x must ...")
+        msg = str(e)
+        msg = where + msg[4:] if msg.startswith("data.") else f"{where}: {msg}"
+        raise ConfigError(msg) from None
 
 
 def _override(cls: type, base: Any, over: Mapping[str, Any], where: str) -> Any:
@@ -223,8 +253,12 @@ def resolve_stages(cfg: ExperimentConfig) -> list[Stage]:
             )
         epochs = cfg.train.epochs if s.epochs is None else s.epochs
         max_steps = cfg.train.max_steps if s.max_steps is None else s.max_steps
-        if epochs < 1 or max_steps < 0:
-            raise ConfigError(f"{where}: epochs ({epochs}) must be >= 1 and max_steps ({max_steps}) >= 0")
+        batch_size = cfg.train.batch_size if s.batch_size is None else s.batch_size
+        if epochs < 1 or max_steps < 0 or batch_size < 1:
+            raise ConfigError(
+                f"{where}: need epochs >= 1 ({epochs}), max_steps >= 0 ({max_steps}), batch_size >= 1 "
+                f"({batch_size})"
+            )
         out.append(
             Stage(
                 index=i,
@@ -236,6 +270,7 @@ def resolve_stages(cfg: ExperimentConfig) -> list[Stage]:
                 data=_override(DataConfig, cfg.data, s.data, f"{where}.data"),
                 epochs=epochs,
                 max_steps=max_steps,
+                batch_size=batch_size,
                 margin_warmup_start=s.margin_warmup_start,
                 margin_warmup_end=s.margin_warmup_end,
             )

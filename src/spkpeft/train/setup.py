@@ -66,7 +66,7 @@ def check_paths(stages: list[Stage]) -> None:
             if not Path(value).is_file():
                 raise FileNotFoundError(
                     f"data.{key} (stage {s.name!r}) does not exist: {value} (prepare it with "
-                    "`spkpeft data prepare ...` or override it with --set data.{key}=PATH)"
+                    f"`spkpeft data prepare ...` or override it with --set data.{key}=PATH)"
                 )
 
 

@@ -156,7 +156,7 @@ class Trainer:
 
         sampler = EpochBatchSampler(
             len(self._dataset),
-            self.cfg.train.batch_size,
+            stage.batch_size,
             stage.data.seed,
             acc.process_index,
             acc.num_processes,
@@ -281,7 +281,7 @@ class Trainer:
         if bar is not None:
             bar.update(1)
         if pos.stage_step % tcfg.log_every == 0 or pos.stage_step == total:
-            row = meter.flush(acc, tcfg.batch_size * tcfg.grad_accum)
+            row = meter.flush(acc)
             row.update(self._lrs)  # the rates this step used
             row.update(stage=stage.index, epoch=pos.epoch, margin=float(getattr(tm.head, "margin", 0.0)))
             row.update(_model_stats(tm))
@@ -330,7 +330,7 @@ class _Meter:
         self.correct += int(correct)
         self.count += count
 
-    def flush(self, acc: Any, utts_per_step: int) -> dict[str, float]:
+    def flush(self, acc: Any) -> dict[str, float]:
         counts = acc.reduce(torch.tensor([self.correct, self.count], device=acc.device, dtype=torch.float64))
         dt = max(time.perf_counter() - self.t0, 1e-9)
         row = {
