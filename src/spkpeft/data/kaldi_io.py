@@ -53,6 +53,8 @@ def import_kaldi(
         ]
     cuts = []
     for sup in supervisions:
+        if not sup.text:  # an empty Kaldi transcript means "unknown"
+            sup = fastcopy(sup, text=None)
         rec = recordings[sup.recording_id]
         cuts.append(
             MonoCut(
@@ -82,6 +84,7 @@ def export_kaldi(cuts: CutSet, out_dir: str | Path) -> Path:
         sups.append(fastcopy(s, id=cut.id, recording_id=cut.recording.id, start=cut.start + s.start))
 
     export_to_kaldi(RecordingSet.from_recordings(recs.values()), SupervisionSet.from_segments(sups), out_dir)
-    if all(s.text is None for s in sups):  # lhotse writes "None" transcripts; Kaldi expects no file
-        (Path(out_dir) / "text").unlink(missing_ok=True)
+    if any(s.text is None for s in sups):  # lhotse writes "None"; write an empty transcript instead
+        lines = [f"{s.id} {s.text}" if s.text is not None else s.id for s in sorted(sups, key=lambda s: s.id)]
+        (Path(out_dir) / "text").write_text("\n".join(lines) + "\n")
     return Path(out_dir)
