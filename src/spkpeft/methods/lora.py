@@ -78,6 +78,8 @@ def _is_meta(model: nn.Module) -> bool:
 class PeftLoraMethod:
     """A LoRA-family method living inside ``backbone.model`` (peft layers injected in place)."""
 
+    adapts_aggregate = False  # adapt_aggregate is the identity
+
     def __init__(self, cfg: LoraMethodConfig, backbone: nn.Module, use_dora: bool, init: bool | str) -> None:
         _check(cfg)
         self.name = cfg.name

@@ -52,6 +52,8 @@ def _parent_and_leaf(root: nn.Module, dotted: str) -> tuple[nn.Module, str]:
 class SpectralMethod:
     """SpectralFT layers swapped in place for the target projections of ``backbone.model``."""
 
+    adapts_aggregate = False  # adapt_aggregate is the identity
+
     def __init__(self, cfg: SpectralConfig, backbone: nn.Module) -> None:
         if cfg.r < 1:
             raise ValueError(f"spectral.r must be >= 1, got {cfg.r}")
@@ -67,6 +69,11 @@ class SpectralMethod:
         spec.proj_names(tuple(cfg.targets))  # validates the target names
         alpha = float(cfg.r if cfg.alpha is None else cfg.alpha)
         self.layers: dict[str, SpectralLinear] = {}
+        log.info(
+            "spectral: float64 SVD (CPU) of %s in %d layers",
+            "/".join(cfg.targets),
+            len(model.get_submodule(spec.layers)),
+        )
         for i, _ in enumerate(_layers(model, spec.layers)):
             for t in cfg.targets:
                 path = f"{spec.layers}.{i}.{table[t]}"
