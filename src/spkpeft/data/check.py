@@ -44,8 +44,8 @@ class CheckReport:
         }
 
 
-def _read_raw(u: Utterance) -> np.ndarray:
-    """The utterance's samples as stored (no resampling, no clipping), (S, C) float32."""
+def _read_raw(u: Utterance) -> tuple[np.ndarray, int]:
+    """The utterance's samples as stored (no resampling, no clipping): ((S, C) float32, sample rate)."""
     with sf.SoundFile(u.path) as f:
         f.seek(min(int(round(u.start * f.samplerate)), f.frames))
         return f.read(

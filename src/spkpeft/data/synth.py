@@ -71,7 +71,7 @@ def sample_speaker(rng: np.random.Generator, difficulty: float = DEFAULT_DIFFICU
         f0_hz=float(f0),
         f0_range_st=float(rng.uniform(1.0, 1.0 + 3.0 * s)),
         vtl_scale=float(vtl),
-        formant_offsets=tuple(float(1 + rng.normal(0, 0.04 * s)) for _ in range(4)),  # type: ignore[arg-type]
+        formant_offsets=tuple(float(v) for v in 1 + rng.normal(0, 0.04 * s, 4)),  # type: ignore[arg-type]
         bandwidth_scale=float(math.exp(rng.normal(0, 0.2 * s))),
         tilt_db_oct=float(rng.normal(-1.0, 2.0 * s)),
         breathiness=float(rng.uniform(0.02, 0.02 + 0.25 * s)),
@@ -214,7 +214,9 @@ def _smooth(x: np.ndarray, width: int) -> np.ndarray:
     return np.stack([np.convolve(xp[:, j], k, mode="valid") for j in range(x.shape[1])], axis=1)
 
 
-def _f0_track(T: int, words: list[str], traits: SpeakerTraits, cond: Conditions, rng) -> np.ndarray:  # noqa: ANN001
+def _f0_track(
+    T: int, words: list[str], traits: SpeakerTraits, cond: Conditions, rng: np.random.Generator
+) -> np.ndarray:
     """(T,) Hz: declination + word accents + slow drift + jitter, around the speaker's mean."""
     pos = np.linspace(0, 1, T)
     st = traits.f0_range_st * (0.6 - 1.2 * pos)  # declination
