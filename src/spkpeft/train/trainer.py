@@ -64,7 +64,9 @@ class Trainer:
         from accelerate.utils import DistributedDataParallelKwargs
 
         ddp = DistributedDataParallelKwargs(find_unused_parameters=self.cfg.train.find_unused_parameters)
-        return Accelerator(mixed_precision=self.cfg.train.mixed_precision, kwargs_handlers=[ddp])
+        # cpu=True without CUDA: torchrun / accelerate-launched CPU processes then form a gloo group
+        cpu = not torch.cuda.is_available()
+        return Accelerator(mixed_precision=self.cfg.train.mixed_precision, kwargs_handlers=[ddp], cpu=cpu)
 
     def _start(self, acc: Any) -> tuple[Position, dict | None]:
         """Find the checkpoint to resume from (or refuse to overwrite one); write config.yaml."""
