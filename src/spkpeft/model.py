@@ -215,7 +215,9 @@ def _model_dir(run_or_dir: str | Path) -> Path:
 
 
 def load_speaker_model(run_or_dir: str | Path, device: str | torch.device | None = None) -> SpeakerModel:
-    """Load a model written by :func:`save_model` (or the ``model/`` of a run dir), in eval mode."""
+    """Load a model written by :func:`save_model` (or the ``model/`` of a run dir), in eval mode.
+
+    Use :meth:`SpeakerModel.embed` (no autograd) for inference."""
     from spkpeft.backends import BACKENDS
     from spkpeft.experiment import BackboneConfig
     from spkpeft.methods.io import load_method
@@ -231,7 +233,7 @@ def load_speaker_model(run_or_dir: str | Path, device: str | torch.device | None
     backend = _build_backend(backend_cfg, backbone)
     backend.load_state_dict(load_file(str(directory / "backend.safetensors")))
     model = SpeakerModel(backbone, method, backend, backbone_cfg, backend_cfg)
-    freeze_all_but(model, {})
+    freeze_all_but(model, model.trainable_parameters())  # as built: it can be fine-tuned or saved again
     if device is not None:
         model.to(device)
     return model.eval()

@@ -82,6 +82,7 @@ class Trainer:
             loaded = ck.load_checkpoint(ckpt_dir)
             self.last_checkpoint = ckpt_dir
             pos = Position.from_state(loaded["state"])
+            self._warn_config_changes()
             if loaded["state"].get("world_size") != acc.num_processes:
                 log.warning(
                     "resuming with %d processes, checkpoint written by %s: the data order changes",
@@ -100,6 +101,17 @@ class Trainer:
             save_yaml(self.cfg, self.run_dir.config)
         return Position(), None
 
+    def _warn_config_changes(self) -> None:
+        from spkpeft.config import load_yaml, to_dict
+
+        if not self.run_dir.config.is_file():
+            return
+        saved, now = load_yaml(self.run_dir.config), to_dict(self.cfg)
+        changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+        if changed:
+            log.warning("resuming with a config that differs from %s in: %s (the result will not match an "
+                        "uninterrupted run)", self.run_dir.config, ", ".join(changed))  # fmt: skip
+
     # ----------------------------------------------------------------- run
     def run(self) -> Path:
         check_paths(self.stages)
@@ -109,14 +121,16 @@ class Trainer:
         from spkpeft.data.speakers import SpeakerMap
 
         speaker_map = SpeakerMap.load(self.run_dir.speakers) if loaded else None
-        tm = None
+        tm, entered = None, -1
         if loaded is not None:  # rebuild the checkpoint's stage, then carry on from its weights
             tm, speaker_map = self._enter_stage(self.stages[pos.stage], None, speaker_map, acc)
             tm.load_state_tensors(loaded["trainable"])
+            entered = pos.stage
         logs = MetricsLog(self.run_dir.logs, self.cfg.train.tensorboard) if acc.is_main_process else None
         try:
             for stage in self.stages[pos.stage + int(pos.stage_complete) :]:
-                tm, speaker_map = self._enter_stage(stage, tm, speaker_map, acc)
+                if stage.index != entered:
+                    tm, speaker_map = self._enter_stage(stage, tm, speaker_map, acc)
                 if pos.stage != stage.index or pos.stage_complete:
                     pos, loaded = pos.fresh_stage(stage.index), None
                 pos = self._run_stage(stage, tm, pos, loaded, acc, logs)
@@ -129,6 +143,7 @@ class Trainer:
         if acc.is_main_process and tm is not None:
             from spkpeft.model import save_model
 
+            tm.set_trainable(None)  # methods such as `full` report only parameters that require grad
             save_model(tm.model, self.run_dir.model)
         acc.wait_for_everyone()
         return self.run_dir.root
@@ -136,7 +151,9 @@ class Trainer:
     def _enter_stage(self, stage: Stage, tm: Any, speaker_map: Any, acc: Any) -> tuple[Any, Any]:
         from spkpeft.data.train_dataset import TrainDataset
 
-        ds = TrainDataset(stage.data, speaker_map)
+        cached = getattr(self, "_dataset", None)
+        same = cached is not None and cached.cfg == stage.data
+        ds = cached if same else TrainDataset(stage.data, speaker_map)  # one manifest read per data config
         if speaker_map is None:
             speaker_map = ds.speaker_map
             if acc.is_main_process:
