@@ -133,3 +133,15 @@ def test_bad_inputs_are_clear_errors(name):
     empty[1] = False
     with pytest.raises(ValueError, match=r"rows \[1\]"):
         model(h, empty)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_half_precision_states_from_a_frozen_backbone(name):
+    """A bf16 backbone (no autocast) feeds a float32 back-end: the output is float32 and close."""
+    model = build(name).eval()
+    h, mask = padded_batch([10, 7], garbage=0.0)
+    with torch.no_grad():
+        ref = model(h, mask)
+        out = model(h.bfloat16(), mask)
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, ref, atol=0.05 * float(ref.abs().max()))

@@ -15,7 +15,7 @@ from spkpeft.backbones import load_backbone
 from spkpeft.backbones.backbone import SpeechBackbone
 from spkpeft.backbones.hf import load_hf_model
 from spkpeft.config import parse_named
-from spkpeft.methods import METHODS
+from spkpeft.methods import METHODS, MergeNotSupported
 from spkpeft.methods.io import load_method, save_method
 from spkpeft.methods.merge import save_merged
 
@@ -277,3 +277,11 @@ def test_load_refuses_another_backbone_of_the_same_shape(name: str, saved_dirs, 
         other.model.encoder.layers[1].attention.k_proj.weight.mul_(1.5)
     with pytest.raises(ValueError, match=r"layers\.1\.attention\.k_proj .*differ"):
         load_method(tmp_path, other)
+
+
+def test_save_merged_refuses_a_method_that_cannot_merge(saved_dirs, tmp_path) -> None:  # noqa: ANN001
+    bb = fresh(saved_dirs, "hubert")
+    method = METHODS.build("adapter", parse_named(METHODS, {"name": "adapter"}, "method"), bb)
+    with pytest.raises(MergeNotSupported):
+        save_merged(method, tmp_path)
+    assert not any(tmp_path.iterdir())

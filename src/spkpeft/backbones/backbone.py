@@ -34,6 +34,7 @@ prefix frames):
 - ``ffn(i, x, y, frames) -> y``: inside the layer, from a forward hook on the layer's feed-forward
   module (``FamilySpec.ffn``): ``x`` is the FFN input (after the pre- or post-attention norm, whichever
   the family uses), ``y`` its output; e.g. a parallel adapter returns ``y + s * Up(ReLU(Down(x)))``.
+  (Active only inside :meth:`SpeechBackbone.forward`; calling ``.model`` directly runs it plain.)
 - ``after_layer(i, h, frames) -> (h, frames)``: hooks in reverse order (so nested prepends unwind); e.g.
   strip this layer's prompts (:meth:`Frames.strip`).
 
@@ -195,7 +196,7 @@ class SpeechBackbone(nn.Module):
         if self.normalize_wav:
             wav = _normalize(wav, lengths)
         feats = self._cnn(wav, lengths)  # (B, T, C)
-        b, t = feats.shape[:2]
+        t = feats.shape[1]
         frame_len = self.frame_lengths(lengths)
         mask = torch.arange(t, device=wav.device).unsqueeze(0) < frame_len.unsqueeze(1)
         padded = bool((frame_len < t).any())
@@ -207,7 +208,7 @@ class SpeechBackbone(nn.Module):
             states[-1] = self.encoder.layer_norm(states[-1])
         out = torch.stack(states)
         if padded:
-            out = out * mask.to(out.dtype)[None, :, :, None]
+            out.mul_(mask.to(out.dtype)[None, :, :, None])  # in place: stack's backward needs no output
         return BackboneOutput(out, mask)
 
     # ------------------------------------------------------------------------------------ internals

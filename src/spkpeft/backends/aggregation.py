@@ -26,6 +26,11 @@ class WeightedLayerSum(nn.Module):
         return torch.softmax(self.logits, dim=0)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """(L+1, B, T, D) -> (B, T, D)."""
+        """(L+1, B, T, D) -> (B, T, D) in the weights' dtype.
+
+        The sum runs in the states' dtype (a half-precision frozen backbone is not copied to float32 as a
+        whole); only the (B, T, D) result is cast to the back-end's dtype.
+        """
         h = F.layer_norm(hidden_states, hidden_states.shape[-1:]) if self.normalize else hidden_states
-        return torch.einsum("l,lbtd->btd", self.weights().to(h.dtype), h)
+        w = self.weights()
+        return torch.einsum("l,lbtd->btd", w.to(h.dtype), h).to(w.dtype)

@@ -74,7 +74,7 @@ class LayerAttentivePooling(nn.Module):
         self.last_weights: torch.Tensor | None = None  # (L+1,) mean attention of the last forward
 
     def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = hidden_states.permute(1, 3, 2, 0)  # (B, D, T, L+1)
+        x = hidden_states.permute(1, 3, 2, 0).to(self.in_norm.weight.dtype)  # (B, D, T, L+1)
         x = self.in_proj(self.in_norm(x, mask))
         b, d, t, n = x.shape
         x = x.view(b, self.heads, d // self.heads, t, n)
