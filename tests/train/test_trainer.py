@@ -61,6 +61,8 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tiny_yaml, ti
         with pytest.raises(FileExistsError, match="--resume"):
             train(cfg(name))
         got = _final_tensors(train(cfg(name), resume=True))
+        steps = [r["step"] for r in read_metrics(tmp_path / name / "logs" / "metrics.jsonl")]
+        assert steps == list(range(1, 7))  # rows logged after the last checkpoint were dropped
         assert got.keys() == ref.keys()
         for k, v in ref.items():
             assert torch.equal(got[k], v), f"{k} differs after resuming a run killed at step {kill_at}"
@@ -173,3 +175,16 @@ def test_cli_train_and_print_config(tiny_overrides, capsys):
     assert "run finished" in out
     assert main(["train", "tiny", "--set", "train.epochz=1"]) == 1
     assert "epochz" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_bf16_training_on_cuda(tiny_yaml, tiny_overrides):
+    over = [*tiny_overrides, "train.epochs=1", "method.name=unipet", "method.prompt_length=2",
+            "method.bottleneck=8", "train.mixed_precision=bf16"]  # fmt: skip
+    run = train(load_experiment(tiny_yaml, over))
+    rows = read_metrics(run / "logs" / "metrics.jsonl")
+    assert rows and all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
+    from spkpeft.model import load_speaker_model
+
+    model = load_speaker_model(run, device="cuda")
+    assert model.embed(torch.randn(2, 8000, device="cuda")).isfinite().all()

@@ -16,16 +16,22 @@ log = logging.getLogger(__name__)
 
 
 class MetricsLog:
-    """Append-only metrics sink; write from the main process only.
+    """Metrics sink; write from the main process only. A fresh run starts the file empty; a resumed one
+    (``resume_step``) keeps the rows up to its checkpoint's step and appends.
 
     ``log(step, {"loss": 1.2, "gate/adapter/3": 0.6})`` appends ``{"step": ..., **scalars}`` to the JSONL
     file and, with ``tensorboard=True``, adds each scalar to TensorBoard under its name.
     """
 
-    def __init__(self, logs_dir: Path, tensorboard: bool = False) -> None:
+    def __init__(self, logs_dir: Path, tensorboard: bool = False, resume_step: int | None = None) -> None:
         self.dir = Path(logs_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "metrics.jsonl"
+        if resume_step is None:
+            self.path.write_text("")  # a fresh run
+        elif self.path.is_file():  # drop rows a killed run logged after its last checkpoint
+            keep = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in keep))
         self._fh = self.path.open("a")
         self._tb = None
         if tensorboard:

@@ -125,7 +125,12 @@ class Trainer:
             tm, speaker_map = self._enter_stage(self.stages[pos.stage], None, speaker_map, acc)
             tm.load_state_tensors(loaded["trainable"])
             entered = pos.stage
-        logs = MetricsLog(self.run_dir.logs, self.cfg.train.tensorboard) if acc.is_main_process else None
+        resume_step = pos.global_step if loaded is not None else None
+        logs = (
+            MetricsLog(self.run_dir.logs, self.cfg.train.tensorboard, resume_step)
+            if acc.is_main_process
+            else None
+        )
         try:
             for stage in self.stages[pos.stage + int(pos.stage_complete) :]:
                 if stage.index != entered:
