@@ -115,7 +115,7 @@ def measure(method: str, args: argparse.Namespace) -> dict:
 
 
 def _time_steps(tm, opt, dev, args: argparse.Namespace) -> float:  # noqa: ANN001
-    """Seconds per training step (mean over ``args.steps`` after one warm-up step)."""
+    """Seconds per training step (median of ``args.steps`` after one warm-up step)."""
     import torch
 
     n = int(args.crop_seconds * 16000)
@@ -137,11 +137,13 @@ def _time_steps(tm, opt, dev, args: argparse.Namespace) -> float:  # noqa: ANN00
 
     step()  # warm-up: optimiser state, allocator, kernels
     sync()
-    t0 = time.perf_counter()
+    times = []
     for _ in range(args.steps):
+        t0 = time.perf_counter()
         step()
-    sync()
-    return (time.perf_counter() - t0) / args.steps
+        sync()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]  # median: robust to other processes on a shared machine
 
 
 def run_all(args: argparse.Namespace) -> list[dict]:
@@ -195,7 +197,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
     head = (
         f"# Training step per method ({m['backbone']}, random weights)\n\n"
         f"Device {m['device']} ({m['platform']}), batch {m['batch_size']} x {m['crop_seconds']} s, "
-        f"{m['steps']} timed steps after one warm-up, AMP {m['amp']}, back-end {m['backend']}, "
+        f"median of {m['steps']} timed steps after one warm-up, AMP {m['amp']}, back-end {m['backend']}, "
         f"AAM over {m['classes']} classes, torch {m['torch']}. Peak memory: {m['memory']}.\n\n"
         "| method | method params | % of backbone | trainable (incl. back-end) | x full | step s | x full "
         "| peak MiB | x full |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"

@@ -64,7 +64,8 @@ class SpeakerModel(nn.Module):
         """Attach ``method`` (already built on ``self.backbone``); its parameters must live in this model."""
         if isinstance(method, nn.Module):
             self.method = method
-        else:
+        else:  # a method living inside the backbone (peft layers): keep it out of the module tree
+            self._modules.pop("method", None)
             object.__setattr__(self, "method", method)
         self._adapts_aggregate = _adapts_aggregate(method, self.backbone.hidden_size)
         mine = {id(p) for p in self.parameters()}
