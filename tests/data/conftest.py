@@ -37,3 +37,14 @@ def tiny_manifest(tmp_path: Path) -> Path:
     paths = write_tree(tmp_path / "audio", layout)
     cuts = [make_cut(p, f"{p.parent.name}/{p.stem}", speaker=p.parent.name) for p in paths]
     return save_manifest(CutSet.from_cuts(cuts), tmp_path / "train.jsonl.gz")
+
+
+@pytest.fixture
+def write_wav():
+    """write_wav(path, seconds=0.3, sr=16000) -> path: a short noisy tone at the given path."""
+
+    def _write(path: Path, seconds: float = 0.3, sr: int = 16000) -> Path:
+        write_audio(path, tone(seconds, 220, sr), sr)
+        return path
+
+    return _write

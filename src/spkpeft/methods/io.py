@@ -2,9 +2,10 @@
 plus ``method.json`` (its name, config, and a fingerprint of the backbone it was built for).
 
 Generic over every method: all it needs is ``own_parameters()`` (name -> parameter, names prefixed by
-the method name), ``name`` and ``cfg``. Loading rebuilds the method from the saved config on the given
-backbone, refuses a backbone whose family / depth / width differ from the fingerprint, and copies the
-tensors strictly (same names, same shapes).
+the method name), ``name`` and ``cfg``; a method may add ``extra_state() -> dict`` (JSON values, saved
+in ``method.json``) and ``check_extra_state(dict)`` (called at load, raises on a mismatch). Loading
+rebuilds the method from the saved config on the given backbone, refuses a backbone whose family /
+depth / width differ from the fingerprint, and copies the tensors strictly (same names, same shapes).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def save_method(method: Method, out_dir: str | Path) -> Path:
         "backbone": backbone_fingerprint(_backbone_of(method)),
         "shapes": {k: list(t.shape) for k, t in tensors.items()},
     }
+    if hasattr(method, "extra_state"):  # e.g. SpectralFT's checksums of the recomputed frozen SVD
+        meta["extra_state"] = method.extra_state()
     save_file(tensors, str(out / WEIGHTS), metadata={"method": method.name})
     (out / META).write_text(json.dumps(meta, indent=2) + "\n")
     log.info("saved method %s (%d tensors, %d values) to %s", method.name, len(tensors), _count(tensors), out)
@@ -67,6 +70,8 @@ def load_method(path: str | Path, backbone: Any) -> Method:
     _check_fingerprint(meta["backbone"], backbone_fingerprint(backbone), path)
     cfg = parse_named(METHODS, meta["config"], where=f"{path / META}:config")
     method = METHODS.build(cfg.name, cfg, backbone)
+    if "extra_state" in meta and hasattr(method, "check_extra_state"):
+        method.check_extra_state(meta["extra_state"])
     tensors = load_file(str(path / WEIGHTS))
     params = method.own_parameters()
     missing, unexpected = sorted(set(params) - set(tensors)), sorted(set(tensors) - set(params))

@@ -1,0 +1,79 @@
+"""Make every attention layer compute q/k/v by *calling* its projection modules.
+
+HuBERT and wav2vec2 attention call ``self.q_proj(x)``, so replacing ``q_proj`` by a LoRA or SpectralFT
+layer changes the computation. transformers' WavLM attention does not: it hands ``self.q_proj.weight``
+to ``F.multi_head_attention_forward``, so a peft ``lora.Linear`` in its place (whose ``weight`` is the
+frozen base weight) would be silently ignored. :func:`route_projections_through_modules` swaps each
+WavLM attention to a subclass whose self-attention calls ``q_proj``/``k_proj``/``v_proj``/``out_proj``
+and is otherwise the same computation (same scaling, same gated relative position bias, same masking,
+same dropout), so the frozen model's output is unchanged. :func:`restore_attention_classes` undoes it,
+e.g. on a merged copy before ``save_pretrained``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.models.wavlm.modeling_wavlm import WavLMAttention
+
+
+class ModuleCallingWavLMAttention(WavLMAttention):
+    """WavLM attention that runs its projections as modules (so wrapped projections take effect)."""
+
+    def torch_multi_head_self_attention(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        gated_position_bias: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Self-attention with module projections.
+
+        Args:
+            hidden_states: (B, T, D).
+            attention_mask: (B, T), 1/True on real frames, or None.
+            gated_position_bias: (B * H, T, T) additive attention bias.
+        Returns:
+            (B, T, D) output and (B, H, T, T) head-averaged attention weights (as transformers returns).
+        """
+        b, t, d = hidden_states.shape
+        h, hd = self.num_heads, self.head_dim
+
+        def heads(x: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, H, T, hd)
+            return x.view(b, t, h, hd).transpose(1, 2)
+
+        q = heads(self.q_proj(hidden_states)) * hd**-0.5
+        k = heads(self.k_proj(hidden_states))
+        v = heads(self.v_proj(hidden_states))
+        bias = gated_position_bias.view(b, h, t, t)
+        if attention_mask is not None:
+            pad = attention_mask.ne(1)[:, None, None, :]  # (B, 1, 1, T) True on padded keys
+            bias = bias.masked_fill(pad, float("-inf"))
+        weights = torch.softmax(bias + q @ k.transpose(-1, -2), dim=-1)
+        weights = F.dropout(weights, p=self.dropout, training=self.training)
+        out = (weights @ v).transpose(1, 2).reshape(b, t, d)
+        avg = weights.mean(dim=1)  # (B, T, T), like torch's need_weights=True default
+        return self.out_proj(out), avg[:, None].broadcast_to(b, h, t, t)
+
+
+def route_projections_through_modules(model: nn.Module) -> int:
+    """Swap every WavLM attention in ``model`` to :class:`ModuleCallingWavLMAttention`; returns how many.
+
+    Other families already call their projection modules and are left alone (returns 0). Idempotent.
+    """
+    n = 0
+    for module in model.modules():
+        if type(module) is WavLMAttention:
+            module.__class__ = ModuleCallingWavLMAttention
+            n += 1
+    return n
+
+
+def restore_attention_classes(model: nn.Module) -> int:
+    """Undo :func:`route_projections_through_modules` (the plain transformers classes); returns how many."""
+    n = 0
+    for module in model.modules():
+        if type(module) is ModuleCallingWavLMAttention:
+            module.__class__ = WavLMAttention
+            n += 1
+    return n

@@ -1,0 +1,236 @@
+"""Corpus preparation: a corpus as distributed on disk -> CutSet manifests (+ trial lists).
+
+``folder``, ``voxceleb`` and ``cnceleb`` are scanned here because their cut ids must match the
+official trial lists (lhotse's VoxCeleb recipe renames utterances ``id10270-5r0dWxy17C8-00001`` and
+needs the metadata CSVs; lhotse has no CN-Celeb recipe). ``librispeech``, ``musan`` and ``rir`` use
+lhotse's recipes (:mod:`spkpeft.data.prepare_lhotse`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from spkpeft import progress
+from spkpeft.data.audio import AudioError
+from spkpeft.data.manifest import CutSet, make_cut, save_manifest
+from spkpeft.data.trials import check_trials, read_cnceleb_trials, read_trials, write_trials
+
+log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64", ".sph")
+VOX_SPEAKER = re.compile(r"^id\d{5}$")
+VOX1_TEST = {f"id{n}" for n in range(10270, 10310)}  # the 40 VoxCeleb1 test speakers
+VOX_TRIALS = {  # official file name -> our name
+    "veri_test.txt": "vox1_O_original.txt",
+    "veri_test2.txt": "vox1_O_cleaned.txt",
+    "list_test_all.txt": "vox1_E_original.txt",
+    "list_test_all2.txt": "vox1_E_cleaned.txt",
+    "list_test_hard.txt": "vox1_H_original.txt",
+    "list_test_hard2.txt": "vox1_H_cleaned.txt",
+}
+M4A_HELP = "convert VoxCeleb2's m4a to wav first (docs/data.md, 'VoxCeleb2 m4a'), then prepare again"
+
+Item = tuple[Path, str, str]  # (audio path, cut id, speaker)
+
+
+def _one_cut(item: Item):  # noqa: ANN202 - a lhotse Cut or the error message
+    path, cut_id, speaker = item
+    try:
+        return make_cut(path, cut_id, speaker=speaker)
+    except AudioError as e:
+        return str(e)
+
+
+def cuts_from_files(items: Sequence[Item], num_jobs: int = 1, where: str = "") -> CutSet:
+    """One whole-file cut per item; unreadable files are skipped and counted in the log."""
+    if not items:
+        raise ValueError(f"{where or 'corpus'}: no audio files found ({', '.join(AUDIO_EXTENSIONS)})")
+    if num_jobs > 1:
+        with ProcessPoolExecutor(num_jobs) as ex:
+            results = list(progress.track(ex.map(_one_cut, items, chunksize=64), len(items), "scan"))
+    else:
+        results = [_one_cut(it) for it in progress.track(items, len(items), "scan")]
+    bad = [r for r in results if isinstance(r, str)]
+    if bad:
+        log.warning("%s: skipped %d unreadable files, first: %s", where or "corpus", len(bad), bad[:3])
+    good = [r for r in results if not isinstance(r, str)]
+    if not good:
+        raise ValueError(f"{where or 'corpus'}: none of {len(items)} audio files could be read: {bad[:3]}")
+    return CutSet.from_cuts(good)
+
+
+def audio_files(root: Path, extensions: Iterable[str] = AUDIO_EXTENSIONS) -> list[Path]:
+    exts = {e.lower() for e in extensions}
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in exts and p.is_file())
+
+
+def _require_dir(root: str | Path) -> Path:
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"corpus directory not found: {root}")
+    return root
+
+
+def prepare_folder(
+    root: str | Path, out: str | Path, num_jobs: int = 1, name: str = "folder"
+) -> dict[str, Path]:
+    """ROOT/SPEAKER/**/*.{wav,flac,...}: speaker = first folder level, cut id = relative path."""
+    root = _require_dir(root)
+    items = [(p, p.relative_to(root).as_posix(), p.relative_to(root).parts[0]) for p in audio_files(root)]
+    items = [it for it in items if "/" in it[1]]  # files directly under ROOT have no speaker folder
+    cuts = cuts_from_files(items, num_jobs, str(root))
+    return {name: save_manifest(cuts, Path(out) / f"{name}.jsonl.gz")}
+
+
+def _vox_speaker_roots(root: Path) -> list[Path]:
+    """Folders whose children are VoxCeleb speaker folders (idNNNNN): wav/, aac/, dev/aac/, ..."""
+    found = []
+    for d in [root, *sorted(p for p in root.rglob("*") if p.is_dir() and not VOX_SPEAKER.match(p.name))]:
+        if any(VOX_SPEAKER.match(c.name) for c in d.iterdir() if c.is_dir()):
+            if not any(d.is_relative_to(f) for f in found):
+                found.append(d)
+    return found
+
+
+def _vox_split(rel_root: str, speaker: str) -> str:
+    """vox1_dev | vox1_test (the 40 test speakers) | vox2_dev | vox2_test (a 'test' folder in the path)."""
+    if speaker.startswith("id1"):
+        return "vox1_test" if speaker in VOX1_TEST else "vox1_dev"
+    return "vox2_test" if "test" in rel_root.lower() else "vox2_dev"
+
+
+def prepare_voxceleb(root: str | Path, out: str | Path, num_jobs: int = 1) -> dict[str, Path]:
+    """VoxCeleb1 dev/test and VoxCeleb2 dev (converted to wav/flac) -> ``vox1_dev``, ``vox1_test``,
+    ``vox1_all`` (for Vox1-E/H), ``vox2_dev`` manifests; official trial lists found under ROOT are copied
+    to ``OUT/trials/`` and checked. Cut ids are ``id10270/5r0dWxy17C8/00001.wav``."""
+    root, out = _require_dir(root), Path(out)
+    splits: dict[str, list[Item]] = {}
+    m4a = 0
+    for sr in _vox_speaker_roots(root):
+        for spk_dir in sorted(c for c in sr.iterdir() if c.is_dir() and VOX_SPEAKER.match(c.name)):
+            m4a += sum(1 for _ in spk_dir.rglob("*.m4a"))
+            for p in audio_files(spk_dir):
+                splits.setdefault(_vox_split(sr.relative_to(root).as_posix(), spk_dir.name), []).append(
+                    (p, p.relative_to(sr).as_posix(), spk_dir.name)
+                )
+    if not splits:
+        hint = f"; found {m4a} m4a files: {M4A_HELP}" if m4a else ""
+        raise ValueError(f"{root}: no VoxCeleb audio (expected .../wav/idNNNNN/VIDEO/NNNNN.wav){hint}")
+    if m4a:
+        log.warning("%s: ignored %d m4a files (%s)", root, m4a, M4A_HELP)
+    outputs = {}
+    cuts = {}
+    for split, items in sorted(splits.items()):
+        cuts[split] = cuts_from_files(items, num_jobs, f"{root} ({split})")
+        outputs[split] = save_manifest(cuts[split], out / f"{split}.jsonl.gz")
+    if "vox1_dev" in cuts and "vox1_test" in cuts:
+        outputs["vox1_all"] = save_manifest(cuts["vox1_dev"] + cuts["vox1_test"], out / "vox1_all.jsonl.gz")
+    ids = {c.id for cs in cuts.values() for c in cs}
+    outputs.update(_copy_vox_trials(root, out / "trials", ids))
+    return outputs
+
+
+def _copy_vox_trials(root: Path, out: Path, ids: set[str]) -> dict[str, Path]:
+    """Copy official VoxCeleb1 trial lists found under ``root``; warn if they name absent utterances."""
+    outputs = {}
+    for official, ours in VOX_TRIALS.items():
+        src = next(iter(sorted(root.rglob(official))), None)
+        if src is None:
+            continue
+        trials = read_trials(src)
+        try:
+            check_trials(trials, ids, str(src))
+        except ValueError as e:
+            log.warning("%s (evaluation on it will fail until the audio is prepared)", e)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, out / ours)
+        outputs[ours.removesuffix(".txt")] = out / ours
+    return outputs
+
+
+def _cnceleb_train(base: Path, spk_list: Path, where: str) -> list[Item]:
+    speakers = (
+        spk_list.read_text().split()
+        if spk_list.is_file()
+        else sorted(p.name for p in (base / "data").iterdir())
+    )
+    items = []
+    for spk in speakers:
+        for p in audio_files(base / "data" / spk):
+            items.append((p, p.relative_to(base / "data").with_suffix("").as_posix(), spk))
+    if not items:
+        raise ValueError(f"{where}: no audio under {base / 'data'} for the speakers of {spk_list}")
+    return items
+
+
+def prepare_cnceleb(root: str | Path, out: str | Path, num_jobs: int = 1) -> dict[str, Path]:
+    """CN-Celeb1 (``CN-Celeb_flac``: data/, dev/dev.lst, eval/{enroll,test,lists}) and/or CN-Celeb2
+    (``CN-Celeb2_flac``: data/, spk.lst) -> ``cnceleb1_dev``, ``cnceleb2``, ``cnceleb_train`` (both),
+    ``cnceleb1_eval`` (enroll + test, ids as in trials.lst) and ``trials/cnceleb1.txt``."""
+    root, out = _require_dir(root), Path(out)
+    cn1 = next(
+        (d for d in (root / "CN-Celeb_flac", root) if (d / "eval").is_dir() or (d / "dev").is_dir()), None
+    )
+    cn2 = next((d for d in (root / "CN-Celeb2_flac", root) if (d / "spk.lst").is_file()), None)
+    if cn1 is None and cn2 is None:
+        raise ValueError(
+            f"{root}: neither CN-Celeb_flac (data/, dev/, eval/) nor CN-Celeb2_flac (data/, spk.lst)"
+        )
+    outputs, train = {}, []
+    if cn1 is not None:
+        cuts = cuts_from_files(_cnceleb_train(cn1, cn1 / "dev" / "dev.lst", str(cn1)), num_jobs, str(cn1))
+        outputs["cnceleb1_dev"] = save_manifest(cuts, out / "cnceleb1_dev.jsonl.gz")
+        train.append(cuts)
+        outputs.update(_cnceleb_eval(cn1, out, num_jobs))
+    if cn2 is not None:
+        cuts = cuts_from_files(_cnceleb_train(cn2, cn2 / "spk.lst", str(cn2)), num_jobs, str(cn2))
+        outputs["cnceleb2"] = save_manifest(cuts, out / "cnceleb2.jsonl.gz")
+        train.append(cuts)
+    if len(train) == 2:
+        outputs["cnceleb_train"] = save_manifest(train[0] + train[1], out / "cnceleb_train.jsonl.gz")
+    return outputs
+
+
+def _cnceleb_eval(cn1: Path, out: Path, num_jobs: int) -> dict[str, Path]:
+    if not (cn1 / "eval").is_dir():
+        return {}
+    items = [
+        (p, p.stem, p.stem.split("-")[0])
+        for part in ("enroll", "test")
+        for p in audio_files(cn1 / "eval" / part)
+    ]
+    cuts = cuts_from_files(items, num_jobs, str(cn1 / "eval"))
+    outputs = {"cnceleb1_eval": save_manifest(cuts, out / "cnceleb1_eval.jsonl.gz")}
+    lst = cn1 / "eval" / "lists" / "trials.lst"
+    if lst.is_file():
+        trials = read_cnceleb_trials(lst)
+        check_trials(trials, {c.id for c in cuts}, str(lst))
+        write_trials(trials, out / "trials" / "cnceleb1.txt")
+        outputs["cnceleb1_trials"] = out / "trials" / "cnceleb1.txt"
+    return outputs
+
+
+def preparers() -> dict[str, Callable[..., dict[str, Path]]]:
+    """Corpus name -> ``prepare(root, out, num_jobs=1) -> {manifest name: path}``."""
+    from spkpeft.data import prepare_lhotse
+
+    return {
+        "voxceleb": prepare_voxceleb,
+        "cnceleb": prepare_cnceleb,
+        "librispeech": prepare_lhotse.prepare_librispeech,
+        "musan": prepare_lhotse.prepare_musan,
+        "rir": prepare_lhotse.prepare_rir,
+        "folder": prepare_folder,
+    }
+
+
+def prepare(corpus: str, root: str | Path, out: str | Path, num_jobs: int = 1) -> dict[str, Path]:
+    table = preparers()
+    if corpus not in table:
+        raise ValueError(f"unknown corpus {corpus!r}; valid corpora: {', '.join(table)}")
+    return table[corpus](root, out, num_jobs=num_jobs)

@@ -1,0 +1,81 @@
+"""``spkpeft params``: meta-device parameter accounting, checked against the papers' counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spkpeft.backbones.hf import load_hf_model
+from spkpeft.cli import main
+from spkpeft.methods import METHODS
+from spkpeft.params import count_for
+
+
+def params_json(capsys, *args: str) -> dict:  # noqa: ANN001
+    assert main(["-q", "params", *args, "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1, out  # exactly one JSON object
+    return json.loads(out[0])
+
+
+def test_spectral_on_wavlm_large_matches_the_paper(capsys) -> None:  # noqa: ANN001
+    d = params_json(capsys, "--backbone", "wavlm-large", "--method", "spectral")
+    assert d["method"] == 1_966_080 == d["trainable"]  # 24 layers x 2 matrices x 2 (1024*16 + 16*256)
+    assert d["total"] == d["backbone_total"] + d["method"]
+    assert d["backbone_cnn"] + d["backbone_transformer"] == d["backbone_total"]
+    assert d["groups"] == {"spectral": 1_966_080}
+
+
+def test_lora_on_wavlm_large_r16_qkv(capsys) -> None:  # noqa: ANN001
+    d = params_json(capsys, "--backbone", "wavlm-large", "--method", "lora")
+    assert d["method"] == 2_359_296  # 24 x 3 x 16 x (1024 + 1024)
+    # The backbone count is the published architecture's, unchanged by the injected peft layers.
+    base = params_json(capsys, "--backbone", "wavlm-large", "--method", "frozen")
+    assert d["backbone_total"] == base["backbone_total"] == base["total"] and base["trainable"] == 0
+
+
+def test_set_changes_the_config_and_dora_adds_magnitudes(capsys) -> None:  # noqa: ANN001
+    lora = params_json(
+        capsys, "--backbone", "hubert-base", "--method", "lora", "--set", "r=8", "--set", "targets=[q,v]"
+    )
+    assert lora["method"] == 12 * 2 * 8 * (768 + 768) and lora["method_config"]["targets"] == ["q", "v"]
+    dora = params_json(
+        capsys, "--backbone", "hubert-base", "--method", "dora", "--set", "r=8", "--set", "targets=[q,v]"
+    )
+    assert dora["method"] == lora["method"] + 12 * 2 * 768
+
+
+def test_unknown_key_names_the_valid_ones(capsys) -> None:  # noqa: ANN001
+    assert main(["-q", "params", "--backbone", "tiny-wavlm", "--method", "spectral", "--set", "rank=4"]) == 1
+    err = capsys.readouterr().err
+    assert "'rank'" in err and "keep_residual" in err
+
+
+def test_table_lists_components(capsys) -> None:  # noqa: ANN001
+    assert main(["-q", "params", "--backbone", "wavlm-base-plus", "--method", "pissa"]) == 0
+    out = capsys.readouterr().out
+    assert "backbone CNN" in out and "backbone Transformer" in out and "trainable fraction" in out
+    assert f"{12 * 3 * 16 * (768 + 768):,}" in out
+
+
+def test_model_directory_counts_like_its_preset(tmp_path) -> None:  # noqa: ANN001
+    model, _ = load_hf_model("tiny-hubert")
+    model.save_pretrained(tmp_path)
+    a, b = count_for(tmp_path, "lora", {"r": 2}), count_for("tiny-hubert", "lora", {"r": 2})
+    assert (a.total, a.trainable, a.backbone_cnn) == (b.total, b.trainable, b.backbone_cnn)
+    assert a.backbone_total == sum(p.numel() for p in model.parameters())
+
+
+def test_full_counts_the_backbone_once() -> None:
+    c = count_for("tiny-wavlm", "full")
+    assert c.total == c.backbone_total and c.method_added == 0
+    assert c.trainable == c.method == c.backbone_trainable > 0
+
+
+@pytest.mark.skipif("unipet" not in METHODS, reason="unipet is not registered on this branch")
+def test_unipet_on_wavlm_base_plus_is_5_4_percent(capsys) -> None:  # noqa: ANN001
+    d = params_json(capsys, "--backbone", "wavlm-base-plus", "--method", "unipet")
+    frac = d["method"] / (d["backbone_total"] + d["method"])
+    assert abs(frac - 0.054) <= 0.003, frac
+    assert d["fraction"] == pytest.approx(frac)
