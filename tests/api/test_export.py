@@ -79,3 +79,29 @@ def test_unmergeable_method_is_exported_with_its_parameters(tmp_path: Path, corp
     with pytest.raises(FileExistsError, match="--force"):
         export_model(tmp_path / "m", tmp_path / "out")
     export_model(tmp_path / "m", tmp_path / "out", overwrite=True)
+
+
+def test_onnx_export_matches_pytorch_on_new_shapes(
+    evaluated_run: Path, corpus: dict, tmp_path: Path, capsys
+) -> None:  # noqa: ANN001
+    import torch
+
+    from spkpeft import SpeakerVerifier
+    from spkpeft.inference.onnx_export import run_onnx
+
+    out = tmp_path / "export"
+    assert main(["export", str(evaluated_run), str(out), "--onnx"]) == 0
+    assert "onnx:" in capsys.readouterr().out and (out / "model.onnx").is_file()
+    assert "model.onnx" in (out / "README.md").read_text()
+    v = SpeakerVerifier.from_pretrained(out, device="cpu")
+    files = [corpus["root"] / "test" / f"spk{s}" / "utt0.wav" for s in (5, 6, 7, 5)]
+    wavs = [v._load(f, None) for f in files]
+    wavs[3] = wavs[3][:9000]  # four rows of four lengths: batch and length differ from the export
+    lengths = torch.tensor([len(w) for w in wavs])
+    batch = torch.zeros(4, int(lengths.max()))
+    for i, w in enumerate(wavs):
+        batch[i, : len(w)] = torch.from_numpy(w)
+    got, _ = run_onnx(out / "model.onnx", batch, lengths)
+    for i, w in enumerate(wavs):
+        ref = v.embed(w, sample_rate=16000)
+        assert np.linalg.norm(got[i] - ref) / np.linalg.norm(ref) < 1e-4

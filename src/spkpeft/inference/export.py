@@ -70,12 +70,13 @@ def export_model(
         if (root / name).is_file():
             shutil.copyfile(root / name, out / name)
     summary: dict[str, Any] = {"out": out, "merged": merged, "method": model.method.name}
+    exported = load_speaker_model(out, device="cpu") if check or onnx else None
     if check:
-        summary["max_rel_err"] = check_export(model, out)
+        summary["max_rel_err"] = check_export(model, exported, out)
     if onnx:
         from spkpeft.inference.onnx_export import export_onnx
 
-        summary["onnx"] = export_onnx(model, out / "model.onnx")
+        summary["onnx"] = export_onnx(exported, out / "model.onnx")  # the plain (merged) model
     from spkpeft.inference.model_card import write_model_card
 
     report = root / "report.json"
@@ -134,13 +135,12 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(((a - b).norm(dim=1) / a.norm(dim=1).clamp_min(1e-12)).max())
 
 
-def check_export(model: Any, out: Path) -> float:
-    """Reload OUT and compare embeddings with ``model`` on probe signals; raise if they differ."""
-    from spkpeft.model import load_speaker_model
-
+def check_export(model: Any, exported: Any, out: Path) -> float:
+    """Compare the embeddings of the run's ``model`` and the ``exported`` one (loaded from ``out``) on
+    probe signals; raise if they differ."""
     wav, lengths = probe_waveforms()
     ref = model.embed(wav, lengths)
-    got = load_speaker_model(out, device="cpu").embed(wav, lengths)
+    got = exported.embed(wav, lengths)
     err = relative_error(ref, got)
     if not err < CHECK_TOLERANCE:
         raise RuntimeError(
