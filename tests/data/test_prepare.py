@@ -50,6 +50,10 @@ def test_voxceleb_m4a_only_says_how_to_convert(tmp_path, write_wav):
     p.write_bytes(b"\0" * 100)
     with pytest.raises(ValueError, match="m4a.*docs/data.md"):
         prepare("voxceleb", tmp_path / "vox2", tmp_path / "out")
+    # after the documented conversion (dev/wav beside dev/aac) the wav files are used
+    write_wav(tmp_path / "vox2" / "dev" / "wav" / "id00012" / "21Uxsk56VDQ" / "00001.wav")
+    out = prepare("voxceleb", tmp_path / "vox2", tmp_path / "out")
+    assert list(load_manifest(out["vox2_dev"]).ids) == ["id00012/21Uxsk56VDQ/00001.wav"]
 
 
 def test_cnceleb_layout_train_eval_and_trials(tmp_path, write_wav):

@@ -127,3 +127,42 @@ def test_run_layout_and_train_checks_paths(tiny_yaml, tiny_overrides, tmp_path):
     cfg = load_experiment(tiny_yaml, [f"data.train_manifest={missing}", f"train.output_dir={tmp_path / 'x'}"])
     with pytest.raises(FileNotFoundError, match=r"data.train_manifest .*nowhere.jsonl.gz"):
         train(cfg)
+
+
+def test_grad_accumulation_equals_the_larger_batch(tiny_yaml, tiny_overrides, tmp_path):
+    common = [*tiny_overrides[:1], "train.epochs=1", "train.checkpoint_every=0", "train.clip_grad_norm=1.0"]
+    big = train(
+        load_experiment(tiny_yaml, [*common, "train.batch_size=4", f"train.output_dir={tmp_path / 'a'}"])
+    )
+    acc = train(load_experiment(tiny_yaml, [*common, "train.batch_size=2", "train.grad_accum=2",
+                                            f"train.output_dir={tmp_path / 'b'}"]))  # fmt: skip
+    a = load_file(str(big / "checkpoints/step-3/trainable.safetensors"))
+    b = load_file(str(acc / "checkpoints/step-3/trainable.safetensors"))
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
+
+
+def test_unipet_gates_are_logged_and_bf16_autocast_runs(tiny_yaml, tiny_overrides):
+    over = [*tiny_overrides, "train.epochs=1", "method.name=unipet", "method.prompt_length=2",
+            "method.bottleneck=8", "train.mixed_precision=bf16",
+            "optim.lr={adapter: 1e-3, gate: 1e-3, default: 5e-3}"]  # fmt: skip
+    run = train(load_experiment(tiny_yaml, over))
+    rows = read_metrics(run / "logs" / "metrics.jsonl")
+    gates = [k for k in rows[-1] if k.startswith("gate")]
+    assert len(gates) >= 4, rows[-1].keys()  # adapter and prompt gate per layer (2 layers)
+    assert all(0 < rows[-1][k] < 1 for k in gates)
+    assert {"lr/adapter", "lr/gate", "lr/prompt", "lr/backend", "lr/loss"} <= rows[0].keys()
+    assert rows[0]["lr/adapter"] < rows[0]["lr/prompt"]
+
+
+def test_cli_train_and_print_config(tiny_overrides, capsys):
+    from spkpeft.cli import main
+
+    assert main(["train", "tiny", "--print-config", "--set", "train.epochs=3"]) == 0
+    assert "epochs: 3" in capsys.readouterr().out
+    args = ["train", "tiny", "--set", "train.epochs=1"] + [x for o in tiny_overrides for x in ("--set", o)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "run finished" in out
+    assert main(["train", "tiny", "--set", "train.epochz=1"]) == 1
+    assert "epochz" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from spkpeft import progress
 from spkpeft.data.audio import AudioError
-from spkpeft.data.manifest import CutSet, make_cut, save_manifest
+from spkpeft.data.manifest import Cut, CutSet, make_cut, save_manifest
 from spkpeft.data.trials import check_trials, read_cnceleb_trials, read_trials, write_trials
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,8 @@ M4A_HELP = "convert VoxCeleb2's m4a to wav first (docs/data.md, 'VoxCeleb2 m4a')
 Item = tuple[Path, str, str]  # (audio path, cut id, speaker)
 
 
-def _one_cut(item: Item):  # noqa: ANN202 - a lhotse Cut or the error message
+def _one_cut(item: Item) -> Cut | str:
+    """A whole-file cut, or the error message when the file cannot be read."""
     path, cut_id, speaker = item
     try:
         return make_cut(path, cut_id, speaker=speaker)

@@ -27,6 +27,7 @@ HOP = 128  # 8 ms frames
 NFFT = 512
 _BANDWIDTHS = np.array([80.0, 100.0, 150.0, 250.0])
 _NASAL_ZERO = {"m": 1000.0, "n": 1800.0}
+_WINDOW = torch.hann_window(NFFT)
 DEFAULT_DIFFICULTY = 0.3
 """Default ``difficulty``: mean-MFCC + cosine EER about 27 %, LDA on mean MFCC about 13 % (docs/data.md)."""
 
@@ -70,7 +71,7 @@ def sample_speaker(rng: np.random.Generator, difficulty: float = DEFAULT_DIFFICU
         f0_hz=float(f0),
         f0_range_st=float(rng.uniform(1.0, 1.0 + 3.0 * s)),
         vtl_scale=float(vtl),
-        formant_offsets=tuple(float(1 + rng.normal(0, 0.04 * s)) for _ in range(4)),  # type: ignore[arg-type]
+        formant_offsets=tuple(float(v) for v in 1 + rng.normal(0, 0.04 * s, 4)),  # type: ignore[arg-type]
         bandwidth_scale=float(math.exp(rng.normal(0, 0.2 * s))),
         tilt_db_oct=float(rng.normal(-1.0, 2.0 * s)),
         breathiness=float(rng.uniform(0.02, 0.02 + 0.25 * s)),
@@ -118,17 +119,19 @@ def synthesize(
     voiced = _glottal_source(tracks["f0"], traits, rng, n)
     spec_v = _stft(voiced)
     spec_n = _stft(rng.standard_normal(n).astype(np.float32))
-    freqs = np.fft.rfftfreq(NFFT, 1 / SR)[None, :]  # (1, K)
+    freqs = np.fft.rfftfreq(NFFT, 1 / SR)[None, :].astype(np.float32)  # (1, K)
     env = _formant_env(tracks["formants"], traits.bandwidth_scale, freqs) * _nasal_zero(tracks["zero"], freqs)
-    src_tilt = 10 ** (traits.tilt_db_oct * np.log2(np.maximum(freqs, 50) / 500) / 20)
+    src_tilt = (10 ** (traits.tilt_db_oct * np.log2(np.maximum(freqs, 50) / 500) / 20)).astype(np.float32)
     frames = spec_v.shape[1]  # T + 1 (centred STFT): hold the last frame's parameters
-    av, an, asp, nc, nb = (_hold(tracks[k], frames)[:, None] for k in ("av", "an", "asp", "nc", "nb"))
+    av, an, asp, nc, nb = (
+        _hold(tracks[k], frames)[:, None].astype(np.float32) for k in ("av", "an", "asp", "nc", "nb")
+    )
     fric = _bandpass(nc, nb, freqs)
     env = _hold(env, frames)
     voiced_gain = av * env * src_tilt
     noise_gain = (asp + traits.breathiness * av) * env * 0.02 + an * fric * 0.4
-    spec = spec_v * torch.from_numpy(voiced_gain.T.astype(np.float32))
-    spec += spec_n * torch.from_numpy(noise_gain.T.astype(np.float32))
+    spec = spec_v * torch.from_numpy(np.ascontiguousarray(voiced_gain.T, dtype=np.float32))
+    spec += spec_n * torch.from_numpy(np.ascontiguousarray(noise_gain.T, dtype=np.float32))
     spec *= torch.from_numpy(_channel(cond, freqs).T.astype(np.float32))
     wav = _istft(spec, n)
     return _finish(wav, cond, rng)
@@ -211,7 +214,9 @@ def _smooth(x: np.ndarray, width: int) -> np.ndarray:
     return np.stack([np.convolve(xp[:, j], k, mode="valid") for j in range(x.shape[1])], axis=1)
 
 
-def _f0_track(T: int, words: list[str], traits: SpeakerTraits, cond: Conditions, rng) -> np.ndarray:  # noqa: ANN001
+def _f0_track(
+    T: int, words: list[str], traits: SpeakerTraits, cond: Conditions, rng: np.random.Generator
+) -> np.ndarray:
     """(T,) Hz: declination + word accents + slow drift + jitter, around the speaker's mean."""
     pos = np.linspace(0, 1, T)
     st = traits.f0_range_st * (0.6 - 1.2 * pos)  # declination
@@ -238,9 +243,9 @@ def _glottal_source(f0: np.ndarray, traits: SpeakerTraits, rng: np.random.Genera
 
 def _formant_env(formants: np.ndarray, bw_scale: float, freqs: np.ndarray) -> np.ndarray:
     """(T, 4) formant Hz -> (T, K) cascade resonance magnitude (1 at DC)."""
-    env = np.ones((formants.shape[0], freqs.shape[1]))
+    env = np.ones((formants.shape[0], freqs.shape[1]), dtype=np.float32)
     for i in range(4):
-        fi = np.minimum(formants[:, i : i + 1], 7600.0)
+        fi = np.minimum(formants[:, i : i + 1], 7600.0).astype(np.float32)
         bi = _BANDWIDTHS[i] * bw_scale
         env /= np.sqrt((1 - (freqs / fi) ** 2) ** 2 + (freqs * bi / fi**2) ** 2)
     return env
@@ -248,7 +253,7 @@ def _formant_env(formants: np.ndarray, bw_scale: float, freqs: np.ndarray) -> np
 
 def _nasal_zero(zero: np.ndarray, freqs: np.ndarray) -> np.ndarray:
     """(T,) anti-resonance Hz (0 = none) -> (T, K) magnitude."""
-    z = np.where(zero > 0, zero, 1.0)[:, None]
+    z = np.where(zero > 0, zero, 1.0)[:, None].astype(np.float32)
     mag = np.sqrt((1 - (freqs / z) ** 2) ** 2 + (freqs * 200.0 / z**2) ** 2)
     return np.where(zero[:, None] > 0, np.minimum(mag, 1.0), 1.0)
 
@@ -281,10 +286,8 @@ def _finish(wav: np.ndarray, cond: Conditions, rng: np.random.Generator) -> np.n
 
 def _stft(x: np.ndarray) -> torch.Tensor:
     """(S,) -> (K, T) complex STFT (Hann, 512, hop 128)."""
-    win = torch.hann_window(NFFT)
-    return torch.stft(torch.from_numpy(x), NFFT, HOP, window=win, return_complex=True, center=True)
+    return torch.stft(torch.from_numpy(x), NFFT, HOP, window=_WINDOW, return_complex=True, center=True)
 
 
 def _istft(spec: torch.Tensor, n: int) -> np.ndarray:
-    win = torch.hann_window(NFFT)
-    return torch.istft(spec, NFFT, HOP, window=win, length=n, center=True).numpy().astype(np.float64)
+    return torch.istft(spec, NFFT, HOP, window=_WINDOW, length=n, center=True).numpy().astype(np.float64)

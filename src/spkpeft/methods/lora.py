@@ -71,6 +71,16 @@ def _check(cfg: LoraMethodConfig) -> None:
         raise ValueError(f"{cfg.name}.dropout must be in [0, 1), got {cfg.dropout}")
 
 
+def _weight_checksums(model: nn.Module, leaf_names: list[str]) -> dict[str, float]:
+    """Module path -> sum of |W| of every ``nn.Linear`` peft will target (same leaf-name matching), so
+    that loading PiSSA factors onto another backbone of the same shape is refused."""
+    return {
+        n: tensor_checksum(m.weight.abs())
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Linear) and n.rpartition(".")[2] in leaf_names
+    }
+
+
 def _is_meta(model: nn.Module) -> bool:
     return any(p.is_meta for p in model.parameters())
 
@@ -90,17 +100,8 @@ class PeftLoraMethod:
         model.requires_grad_(False)
         route_projections_through_modules(model)  # WavLM: make the peft layers take effect
         names = backbone.spec.proj_names(tuple(cfg.targets))
-        # PiSSA rewrites the base weights from their SVD: fingerprint the originals (|W| sums) so loading
-        # the factors onto another backbone of the same shape is refused.
-        self._checksums = (
-            {
-                n: tensor_checksum(m.weight.abs())
-                for n, m in model.named_modules()
-                if n.rpartition(".")[2] in names and isinstance(m, nn.Linear)
-            }
-            if init == "pissa"
-            else {}
-        )
+        # PiSSA rewrites the base weights from their SVD: fingerprint the originals first.
+        self._checksums = _weight_checksums(model, names) if init == "pissa" else {}
         peft_cfg = LoraConfig(
             r=cfg.r,
             lora_alpha=cfg.alpha,

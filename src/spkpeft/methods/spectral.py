@@ -40,13 +40,26 @@ class SpectralConfig(MethodConfig):
     keep_residual: bool = False
 
 
-def _layers(model: nn.Module, path: str) -> nn.ModuleList:
-    return model.get_submodule(path)
-
-
 def _parent_and_leaf(root: nn.Module, dotted: str) -> tuple[nn.Module, str]:
     parent, _, leaf = dotted.rpartition(".")
     return (root.get_submodule(parent) if parent else root), leaf
+
+
+def _check(cfg: SpectralConfig) -> None:
+    for key in ("r", "k"):
+        if getattr(cfg, key) < 1:
+            raise ValueError(f"spectral.{key} must be >= 1, got {getattr(cfg, key)}")
+    if not cfg.targets:
+        raise ValueError("spectral.targets is empty; choose from q, k, v, o")
+
+
+def target_paths(backbone: nn.Module, targets: list[str]) -> list[str]:
+    """Dotted paths (in ``backbone.model``) of the target projections of every layer, layer-major."""
+    spec = backbone.spec
+    spec.proj_names(tuple(targets))  # validates the names
+    table = {"q": spec.q_proj, "k": spec.k_proj, "v": spec.v_proj, "o": spec.out_proj}
+    n = len(backbone.model.get_submodule(spec.layers))
+    return [f"{spec.layers}.{i}.{table[t]}" for i in range(n) for t in targets]
 
 
 class SpectralMethod:
@@ -55,51 +68,34 @@ class SpectralMethod:
     adapts_aggregate = False  # adapt_aggregate is the identity
 
     def __init__(self, cfg: SpectralConfig, backbone: nn.Module) -> None:
-        if cfg.r < 1:
-            raise ValueError(f"spectral.r must be >= 1, got {cfg.r}")
-        if cfg.k < 1:
-            raise ValueError(f"spectral.k must be >= 1, got {cfg.k}")
-        if not cfg.targets:
-            raise ValueError("spectral.targets is empty; choose from q, k, v, o")
+        _check(cfg)
         self.name, self.cfg, self.backbone, self.merged = "spectral", cfg, backbone, False
-        model, spec = backbone.model, backbone.spec
+        model = backbone.model
         model.requires_grad_(False)
         route_projections_through_modules(model)
-        table = {"q": spec.q_proj, "k": spec.k_proj, "v": spec.v_proj, "o": spec.out_proj}
-        spec.proj_names(tuple(cfg.targets))  # validates the target names
-        alpha = float(cfg.r if cfg.alpha is None else cfg.alpha)
-        self.layers: dict[str, SpectralLinear] = {}
-        log.info(
-            "spectral: float64 SVD (CPU) of %s in %d layers",
-            "/".join(cfg.targets),
-            len(model.get_submodule(spec.layers)),
-        )
-        for i, _ in enumerate(_layers(model, spec.layers)):
-            for t in cfg.targets:
-                path = f"{spec.layers}.{i}.{table[t]}"
-                parent, leaf = _parent_and_leaf(model, path)
-                base = getattr(parent, leaf)
-                if not isinstance(base, nn.Linear):
-                    raise TypeError(f"spectral: {path} is {type(base).__name__}, expected nn.Linear")
-                k = self._clamp_k(cfg.k, base, path)
-                layer = SpectralLinear(base, k=k, r=cfg.r, alpha=alpha, keep_residual=cfg.keep_residual)
-                setattr(parent, leaf, layer)
-                self.layers[path] = layer
+        paths = target_paths(backbone, cfg.targets)
+        log.info("spectral: float64 SVD (CPU) of %d matrices", len(paths))
+        self.layers: dict[str, SpectralLinear] = {p: self._wrap(model, p) for p in paths}
         n = sum(p.numel() for p in self.own_parameters().values())
-        log.info(
-            "spectral: %d matrices, k=%d r=%d, %d trainable parameters", len(self.layers), cfg.k, cfg.r, n
-        )
+        log.info("spectral: %d matrices, k=%d r=%d, %d trainable parameters", len(paths), cfg.k, cfg.r, n)
+
+    def _wrap(self, model: nn.Module, path: str) -> SpectralLinear:
+        """Replace the ``nn.Linear`` at ``path`` by its :class:`SpectralLinear`; returns the new layer."""
+        cfg = self.cfg
+        parent, leaf = _parent_and_leaf(model, path)
+        base = getattr(parent, leaf)
+        if not isinstance(base, nn.Linear):
+            raise TypeError(f"spectral: {path} is {type(base).__name__}, expected nn.Linear")
+        cap = min(base.weight.shape)
+        if cfg.k > cap and not self._warned:
+            log.warning("spectral: k=%d exceeds min(out, in)=%d of %s; using k=%d", cfg.k, cap, path, cap)
+            self._warned = True
+        alpha = float(cfg.r if cfg.alpha is None else cfg.alpha)
+        layer = SpectralLinear(base, k=min(cfg.k, cap), r=cfg.r, alpha=alpha, keep_residual=cfg.keep_residual)
+        setattr(parent, leaf, layer)
+        return layer
 
     _warned: bool = False
-
-    def _clamp_k(self, k: int, base: nn.Linear, path: str) -> int:
-        cap = min(base.weight.shape)
-        if k <= cap:
-            return k
-        if not self._warned:
-            log.warning("spectral: k=%d exceeds min(out, in)=%d of %s; using k=%d", k, cap, path, cap)
-            self._warned = True
-        return cap
 
     def own_parameters(self) -> dict[str, nn.Parameter]:
         if self.merged:

@@ -61,10 +61,17 @@ class Trainer:
     # ----------------------------------------------------------------- setup
     def _accelerator(self) -> Any:
         from accelerate import Accelerator
+        from accelerate.state import AcceleratorState
         from accelerate.utils import DistributedDataParallelKwargs
 
+        # AcceleratorState is a process-wide singleton that refuses a second mixed-precision setting; reset
+        # it (not the PartialState, which holds the process group) so train() can run again in a process.
+        AcceleratorState._reset_state(reset_partial_state=False)
+
         ddp = DistributedDataParallelKwargs(find_unused_parameters=self.cfg.train.find_unused_parameters)
-        return Accelerator(mixed_precision=self.cfg.train.mixed_precision, kwargs_handlers=[ddp])
+        # cpu=True without CUDA: torchrun / accelerate-launched CPU processes then form a gloo group
+        cpu = not torch.cuda.is_available()
+        return Accelerator(mixed_precision=self.cfg.train.mixed_precision, kwargs_handlers=[ddp], cpu=cpu)
 
     def _start(self, acc: Any) -> tuple[Position, dict | None]:
         """Find the checkpoint to resume from (or refuse to overwrite one); write config.yaml."""
