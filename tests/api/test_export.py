@@ -105,3 +105,20 @@ def test_onnx_export_matches_pytorch_on_new_shapes(
     for i, w in enumerate(wavs):
         ref = v.embed(w, sample_rate=16000)
         assert np.linalg.norm(got[i] - ref) / np.linalg.norm(ref) < 1e-4
+
+
+def test_onnx_export_of_a_hooked_method_with_a_lap_backend(tmp_path: Path) -> None:
+    """Prompts (hooks that prepend frames), HuBERT's SDPA mask and LAP's masked batch norm export too."""
+    import torch
+
+    from spkpeft.experiment import load_experiment
+    from spkpeft.inference.onnx_export import export_onnx
+    from spkpeft.model import build_speaker_model
+
+    ov = ["backbone.name_or_path=tiny-hubert", "method={name: prompt, prompt_length: 3}", "backend={name: lap_astp}"]
+    model = build_speaker_model(load_experiment("tiny", ov)).eval()
+    with torch.no_grad():
+        for p in model.method.own_parameters().values():
+            p.add_(0.05 * torch.randn_like(p))
+    res = export_onnx(model, tmp_path / "m.onnx")  # checks against PyTorch on new batch/length itself
+    assert res["max_rel_err"] < 1e-4 and (tmp_path / "m.onnx").is_file()
