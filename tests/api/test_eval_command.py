@@ -95,3 +95,26 @@ def test_eval_without_manifest_says_what_to_pass(tmp_path: Path, lora_run: Path,
     shutil.copytree(lora_run / "model", run / "model")  # no config.yaml: no eval section
     assert main(["eval", str(run), "--trials", "x.txt"]) == 1
     assert "--manifest" in capsys.readouterr().err
+
+
+def test_uncalibrated_eval_gives_the_eer_threshold_to_the_verifier(
+    evaluated_run: Path, corpus: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from spkpeft import SpeakerVerifier
+
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run)  # with its embedding caches: no forward pass needed
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval", str(run), "--no-plots", "--set", "calibrate=false", "--set", "top_k=3"]) == 0
+    assert not (run / "calibration.json").exists()  # the earlier calibrator must not linger
+    report = json.loads((run / "report.json").read_text())
+    asnorm = report["trial_lists"]["vox"]["systems"]["asnorm"]
+    assert "calibrated" not in report["trial_lists"]["vox"]["systems"]
+    v = SpeakerVerifier.from_pretrained(run, device="cpu")
+    assert not v.state.calibrated and v.state.top_k == 3
+    assert v.threshold == pytest.approx(asnorm["eer_threshold"]) and "EER threshold" in v.threshold_meaning
+    a, b = (corpus["root"] / "test" / "spk6" / f"utt{n}.wav" for n in (0, 1))
+    r = v.verify(a, b)
+    assert r.system == "asnorm" and r.decision == ("same" if r.score >= r.threshold else "different")

@@ -115,7 +115,11 @@ def test_onnx_export_of_a_hooked_method_with_a_lap_backend(tmp_path: Path) -> No
     from spkpeft.inference.onnx_export import export_onnx
     from spkpeft.model import build_speaker_model
 
-    ov = ["backbone.name_or_path=tiny-hubert", "method={name: prompt, prompt_length: 3}", "backend={name: lap_astp}"]
+    ov = [
+        "backbone.name_or_path=tiny-hubert",
+        "method={name: prompt, prompt_length: 3}",
+        "backend={name: lap_astp}",
+    ]
     model = build_speaker_model(load_experiment("tiny", ov)).eval()
     with torch.no_grad():
         for p in model.method.own_parameters().values():
