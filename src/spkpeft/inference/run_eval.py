@@ -117,7 +117,8 @@ def evaluate_run(
     extract = dict(chunks=chunks, batch_size=cfg.batch_size, max_batch_seconds=cfg.max_batch_seconds)
     test_cache = cache_dir(run, manifest)
     stats = LayerStats(model)
-    stats.load_merge(test_cache / "layer_stats.json")
+    if any(test_cache.glob("emb-*.safetensors")):  # statistics of the utterances already cached
+        stats.load_merge(test_cache / "layer_stats.json")
     n_before = stats.count
     test = embed_manifest(model, test_utts, test_cache, key, stats=stats, **extract)
     if stats.count > n_before:
