@@ -35,6 +35,18 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def sync_transformers_progress() -> None:
+    """Show transformers' own weight loading/saving bars only when spkpeft shows progress bars."""
+    from transformers.utils import logging as hf_logging
+
+    from spkpeft import progress
+
+    if progress.enabled():
+        hf_logging.enable_progress_bar()
+    else:
+        hf_logging.disable_progress_bar()
+
+
 @dataclass
 class VerificationResult:
     """``score``: calibrated LLR (or uncalibrated score, see ``calibrated``); ``decision``: "same",

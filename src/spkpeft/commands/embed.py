@@ -41,6 +41,9 @@ def _extraction_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_embed(args: argparse.Namespace) -> int:
+    from spkpeft.api import sync_transformers_progress
+
+    sync_transformers_progress()
     from spkpeft.api import default_device
     from spkpeft.inference.embedding import (
         ChunkSettings,
@@ -64,6 +67,9 @@ def run_embed(args: argparse.Namespace) -> int:
 
 
 def run_embed_file(args: argparse.Namespace) -> int:
+    from spkpeft.api import sync_transformers_progress
+
+    sync_transformers_progress()
     import numpy as np
 
     from spkpeft.api import SpeakerVerifier

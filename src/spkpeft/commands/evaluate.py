@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spkpeft.api import sync_transformers_progress
+
+    sync_transformers_progress()
     from spkpeft.api import default_device
     from spkpeft.config import apply_overrides, parse, to_dict
     from spkpeft.eval.run_config import RunEvalConfig

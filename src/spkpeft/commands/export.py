@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spkpeft.api import sync_transformers_progress
+
+    sync_transformers_progress()
     from spkpeft.inference.export import export_model
 
     s = export_model(args.run, args.out, onnx=args.onnx, overwrite=args.force)

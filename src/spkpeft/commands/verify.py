@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spkpeft.api import sync_transformers_progress
+
+    sync_transformers_progress()
     from spkpeft.api import SpeakerVerifier
 
     verifier = SpeakerVerifier.from_pretrained(args.model, device=args.device, p_target=args.p_target)
