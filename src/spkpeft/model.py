@@ -39,18 +39,23 @@ MODEL_FORMAT = 1
 class SpeakerModel(nn.Module):
     """Composition of a :class:`SpeechBackbone`, a :class:`Method` and a back-end.
 
-    ``backbone_cfg`` (:class:`spkpeft.experiment.BackboneConfig`) and ``backend_cfg`` are kept so the
-    model can be saved and rebuilt.
+    ``backbone_cfg`` (:class:`spkpeft.experiment.BackboneConfig`) and ``backend_cfg`` (default: the
+    back-end's ``cfg``) are what :func:`save_model` records so the model can be rebuilt.
     """
 
     def __init__(
-        self, backbone: nn.Module, method: Any, backend: nn.Module, backbone_cfg: Any, backend_cfg: Any
+        self,
+        backbone: nn.Module,
+        method: Any,
+        backend: nn.Module,
+        backbone_cfg: Any = None,
+        backend_cfg: Any = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         self.backend = backend
         self.backbone_cfg = backbone_cfg
-        self.backend_cfg = backend_cfg
+        self.backend_cfg = backend_cfg if backend_cfg is not None else getattr(backend, "cfg", None)
         self.set_method(method)
 
     @property
@@ -195,6 +200,11 @@ def save_model(model: SpeakerModel, directory: str | Path) -> Path:
     """Write the inference model (see the module docstring for the layout); returns ``directory``."""
     from spkpeft.methods.io import save_method
 
+    if model.backbone_cfg is None or model.backend_cfg is None:
+        raise ValueError(
+            "save_model needs model.backbone_cfg (a BackboneConfig naming the backbone) and "
+            "model.backend_cfg; build the model with build_speaker_model or pass them to SpeakerModel"
+        )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_method(model.method, directory / "method")
@@ -223,7 +233,9 @@ def _model_dir(run_or_dir: str | Path) -> Path:
 
 
 def load_speaker_model(run_or_dir: str | Path, device: str | torch.device | None = None) -> SpeakerModel:
-    """Load a model written by :func:`save_model` (or the ``model/`` of a run dir), in eval mode."""
+    """Load a model written by :func:`save_model` (or the ``model/`` of a run dir), in eval mode.
+
+    Use :meth:`SpeakerModel.embed` (no autograd) for inference."""
     from spkpeft.backends import BACKENDS
     from spkpeft.experiment import BackboneConfig
     from spkpeft.methods.io import load_method
@@ -242,7 +254,7 @@ def load_speaker_model(run_or_dir: str | Path, device: str | torch.device | None
     backend = _build_backend(backend_cfg, backbone)
     backend.load_state_dict(load_file(str(directory / "backend.safetensors")))
     model = SpeakerModel(backbone, method, backend, backbone_cfg, backend_cfg)
-    freeze_all_but(model, {})
+    freeze_all_but(model, model.trainable_parameters())  # as built: it can be fine-tuned or saved again
     if device is not None:
         model.to(device)
     return model.eval()

@@ -77,3 +77,28 @@ def test_embed_is_no_grad_and_restores_mode():
     out = model.embed(*_wav())
     assert not out.requires_grad and model.training
     assert not model.backbone.model.training  # train_mode false: the pre-trained encoder stays in eval
+
+
+def test_stage_switch_rules_and_trainable_groups():
+    from spkpeft.config import ConfigError
+    from spkpeft.experiment import resolve_stages
+    from spkpeft.train.setup import build_train_module, switch_stage
+
+    stages = "stages=[{trainable: [backend]}, {method: {name: lora, r: 2}}]"
+    cfg = load_experiment("tiny", ["method={name: adapter, bottleneck: 4}", stages])
+    s0, s1 = resolve_stages(cfg)
+    tm = build_train_module(cfg, s0, num_classes=5)
+    assert tm.set_trainable(s0.trainable) == ["backend"]
+    assert not any(p.requires_grad for p in tm.model.method.parameters())
+    assert sorted(tm.set_trainable(["method", "loss"])) == ["adapter", "loss"]
+    with pytest.raises(ConfigError, match="unknown parameter group 'gates'"):
+        tm.set_trainable(["gates"])
+    with pytest.raises(ConfigError, match="cannot switch from 'adapter'"):
+        switch_stage(tm, cfg, s1)  # the adapter's learned update would be lost
+    frozen = load_experiment("tiny", ["stages=[{}, {method: {name: lora, r: 2}, loss: {margin: 0.4}}]"])
+    f0, f1 = resolve_stages(frozen)
+    tm = build_train_module(frozen, f0, num_classes=5)
+    head = tm.head.weight.detach().clone()
+    switch_stage(tm, frozen, f1)
+    assert tm.model.method.name == "lora" and "lora" in tm.groups()
+    assert tm.head.margin == pytest.approx(0.4) and torch.equal(tm.head.weight, head)  # same weights
