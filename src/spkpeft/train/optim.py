@@ -1,0 +1,165 @@
+"""Optimiser and learning-rate schedule: per-group learning rates, warm-up, then cosine or exponential decay.
+
+Parameter groups are named (``adapter``, ``gate``, ``prompt``, ``lora``, ``spectral``, ``backbone`` from
+the method; ``backend`` and ``loss`` from the trainer). Each named group gets the learning rate of its own
+key in ``optim.lr``, or ``optim.lr.default`` when it has none.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
+
+from spkpeft.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+KNOWN_GROUPS = ("adapter", "gate", "prompt", "lora", "spectral", "backbone", "backend", "loss")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "exponential", "constant")
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser section of an experiment config (YAML key ``optim``).
+
+    ``lr`` maps a parameter-group name to its peak learning rate; ``default`` covers groups not listed.
+    Warm-up is ``warmup_steps`` optimiser steps, or ``warmup_fraction`` of the stage when steps is 0.
+    After warm-up the rate decays from the peak to ``peak * final_lr_ratio`` at the end of the stage.
+    """
+
+    optimizer: str = "adam"
+    lr: dict[str, float] = field(default_factory=lambda: {"default": 1e-3})
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    momentum: float = 0.9
+    nesterov: bool = False
+    warmup_steps: int = 0
+    warmup_fraction: float = 0.0
+    schedule: str = "cosine"
+    final_lr_ratio: float = 0.01
+
+    def validate(self, where: str = "optim") -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"{where}.optimizer={self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"{where}.schedule={self.schedule!r}; valid: {', '.join(SCHEDULES)}")
+        for k, v in self.lr.items():
+            if not v > 0:
+                raise ConfigError(f"{where}.lr.{k}={v}: learning rates must be > 0")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ConfigError(f"{where}.warmup_fraction={self.warmup_fraction}: must be in [0, 1)")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"{where}.warmup_steps={self.warmup_steps}: must be >= 0")
+        if not 0 < self.final_lr_ratio <= 1:
+            raise ConfigError(f"{where}.final_lr_ratio={self.final_lr_ratio}: must be in (0, 1]")
+        if len(self.betas) != 2:
+            raise ConfigError(f"{where}.betas={self.betas}: needs exactly two values")
+
+    def lr_of(self, group: str) -> float:
+        if group in self.lr:
+            return self.lr[group]
+        if "default" in self.lr:
+            return self.lr["default"]
+        raise ConfigError(
+            f"optim.lr has no entry for parameter group {group!r} and no 'default'; "
+            f"given: {', '.join(self.lr)}"
+        )
+
+    def warmup_for(self, total_steps: int) -> int:
+        if self.warmup_steps:
+            return min(self.warmup_steps, total_steps)
+        return int(round(self.warmup_fraction * total_steps))
+
+
+def param_groups(
+    groups: Mapping[str, Sequence[nn.Parameter]], cfg: OptimConfig, where: str = "optim"
+) -> list[dict]:
+    """Torch param-group dicts (one per non-empty named group, trainable parameters only).
+
+    ``lr`` keys that name no group of this model or of :data:`KNOWN_GROUPS` are a :class:`ConfigError`
+    (a typo would otherwise silently train that group at the default rate).
+    """
+    valid = set(groups) | set(KNOWN_GROUPS) | {"default"}
+    bad = [k for k in cfg.lr if k not in valid]
+    if bad:
+        raise ConfigError(
+            f"{where}.lr has unknown parameter group(s) {bad}; this model's groups: "
+            f"{', '.join(sorted(groups))} (plus 'default')"
+        )
+    out, seen = [], set()
+    for name, params in groups.items():
+        ps = [p for p in params if p.requires_grad and id(p) not in seen]
+        seen.update(id(p) for p in ps)
+        if ps:
+            out.append({"params": ps, "lr": cfg.lr_of(name), "name": name})
+    if not out:
+        raise ConfigError("nothing to train: every parameter group is frozen or empty")
+    return out
+
+
+def build_optimizer(groups: list[dict], cfg: OptimConfig) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD over named param groups (each keeps its own ``lr``)."""
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups,
+            lr=groups[0]["lr"],
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+        )
+    raise ConfigError(f"optim.optimizer={cfg.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str, final_ratio: float) -> float:
+    """Multiplier of the peak LR at optimiser step ``step`` (0-based) of ``total``.
+
+    Linear warm-up from ``1/warmup`` to 1, then cosine or exponential decay reaching ``final_ratio`` at
+    the last step; ``constant`` stays at 1 after warm-up.
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    span = max(1, total - warmup - 1)
+    progress = min(1.0, (step - warmup) / span)
+    if schedule == "cosine":
+        return final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == "exponential":
+        return final_ratio**progress
+    raise ConfigError(f"optim.schedule={schedule!r}; valid: {', '.join(SCHEDULES)}")
+
+
+class _Factor:
+    """Picklable LR lambda (so ``LambdaLR.state_dict`` stays plain)."""
+
+    def __init__(self, total: int, warmup: int, schedule: str, final_ratio: float) -> None:
+        self.total, self.warmup, self.schedule, self.final_ratio = total, warmup, schedule, final_ratio
+
+    def __call__(self, step: int) -> float:
+        return lr_factor(step, self.total, self.warmup, self.schedule, self.final_ratio)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int) -> LRScheduler:
+    """Warm-up + decay over ``total_steps`` optimiser steps; call ``step()`` once per optimiser step."""
+    if total_steps < 1:
+        raise ValueError(f"a stage needs at least one optimiser step, got total_steps={total_steps}")
+    warmup = cfg.warmup_for(total_steps)
+    log.debug(
+        "schedule %s: %d steps, %d warm-up, final ratio %g",
+        cfg.schedule,
+        total_steps,
+        warmup,
+        cfg.final_lr_ratio,
+    )
+    return LambdaLR(optimizer, _Factor(total_steps, warmup, cfg.schedule, cfg.final_lr_ratio))

@@ -1,0 +1,139 @@
+"""Optimiser groups, LR schedules, checkpoints and the resumable sampler, on small torch modules."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from spkpeft.config import ConfigError
+from spkpeft.train import checkpoint as ck
+from spkpeft.train.optim import OptimConfig, build_optimizer, build_scheduler, lr_factor, param_groups
+from spkpeft.train.sampler import EpochBatchSampler
+
+
+def _groups() -> dict[str, list[nn.Parameter]]:
+    a, b = nn.Linear(3, 3), nn.Linear(3, 2)
+    return {"adapter": list(a.parameters()), "backend": list(b.parameters())}
+
+
+def test_param_groups_take_their_own_lr_and_default():
+    cfg = OptimConfig(lr={"adapter": 1e-4, "default": 5e-4})
+    groups = param_groups(_groups(), cfg)
+    assert {g["name"]: g["lr"] for g in groups} == {"adapter": 1e-4, "backend": 5e-4}
+    opt = build_optimizer(groups, cfg)
+    assert [g["lr"] for g in opt.param_groups] == [1e-4, 5e-4]
+
+
+def test_param_groups_reject_typo_and_skip_frozen():
+    with pytest.raises(ConfigError, match="adaptr.*adapter, backend"):
+        param_groups(_groups(), OptimConfig(lr={"adaptr": 1e-4, "default": 1e-3}))
+    g = _groups()
+    for p in g["adapter"]:
+        p.requires_grad_(False)
+    assert [x["name"] for x in param_groups(g, OptimConfig())] == ["backend"]
+    with pytest.raises(ConfigError, match="no entry for parameter group 'backend'"):
+        param_groups(_groups(), OptimConfig(lr={"adapter": 1e-3}))
+
+
+@pytest.mark.parametrize(
+    "name,cls", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW), ("sgd", torch.optim.SGD)]
+)
+def test_optimizer_kinds(name, cls):
+    assert isinstance(
+        build_optimizer(param_groups(_groups(), OptimConfig(optimizer=name)), OptimConfig(optimizer=name)),
+        cls,
+    )
+
+
+def test_schedule_warmup_then_cosine_to_final():
+    total, warm = 100, 10
+    f = [lr_factor(s, total, warm, "cosine", 0.1) for s in range(total)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert all(a < b for a, b in zip(f[:9], f[1:10]))  # rising during warm-up
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))  # then decaying
+    assert f[-1] == pytest.approx(0.1)
+    mid = lr_factor(10 + 89 // 2, total, warm, "cosine", 0.1)
+    assert 0.5 < mid < 0.6
+
+
+def test_schedule_exponential_and_scheduler_applies_per_group():
+    f = [lr_factor(s, 11, 0, "exponential", 0.01) for s in range(11)]
+    assert f[0] == 1.0 and f[-1] == pytest.approx(0.01) and f[5] == pytest.approx(0.1)
+    cfg = OptimConfig(lr={"adapter": 1e-4, "backend": 1e-3}, warmup_fraction=0.5, final_lr_ratio=0.1)
+    opt = build_optimizer(param_groups(_groups(), cfg), cfg)
+    sched = build_scheduler(opt, cfg, total_steps=4)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.5e-4, 0.5e-3])
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([1e-5, 1e-4])
+
+
+def test_optim_config_validation():
+    for bad in (
+        dict(optimizer="rmsprop"),
+        dict(schedule="step"),
+        dict(final_lr_ratio=0.0),
+        dict(lr={"default": -1.0}),
+    ):
+        with pytest.raises(ConfigError):
+            OptimConfig(**bad).validate()
+
+
+def test_checkpoint_roundtrip_atomic_and_pruned(tmp_path):
+    torch.manual_seed(0)
+    lin = nn.Linear(4, 2)
+    cfg = OptimConfig()
+    opt = build_optimizer(param_groups({"backend": list(lin.parameters())}, cfg), cfg)
+    sched = build_scheduler(opt, cfg, 10)
+    lin(torch.randn(3, 4)).sum().backward()
+    opt.step()
+    sched.step()
+    tensors = {k: v.detach().clone() for k, v in lin.state_dict().items()}
+    for step in (2, 4, 6):
+        ck.save_checkpoint(
+            tmp_path / f"step-{step}", tensors, opt, sched, {"global_step": step}, [ck.rng_state()]
+        )
+    ck.prune_checkpoints(tmp_path, keep=2)
+    assert [p.name for p in ck.list_checkpoints(tmp_path)] == ["step-4", "step-6"]
+    (tmp_path / "step-9").mkdir()  # a directory without the files (interrupted write) is not a checkpoint
+    assert ck.latest_checkpoint(tmp_path).name == "step-6"
+    assert not list(tmp_path.glob(".tmp-*"))
+    got = ck.load_checkpoint(tmp_path / "step-6")
+    assert all(torch.equal(got["trainable"][k], v) for k, v in tensors.items())
+    assert got["state"]["global_step"] == 6
+    opt2 = build_optimizer(param_groups({"backend": list(nn.Linear(4, 2).parameters())}, cfg), cfg)
+    opt2.load_state_dict(got["optimizer"])
+    assert torch.equal(opt2.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+    with pytest.raises(FileNotFoundError, match="missing"):
+        ck.load_checkpoint(tmp_path / "step-9")
+
+
+def test_rng_state_roundtrip():
+    state = ck.rng_state()
+    a = (torch.rand(3), math.floor(__import__("random").random() * 1e9))
+    ck.set_rng_state(state)
+    b = (torch.rand(3), math.floor(__import__("random").random() * 1e9))
+    assert torch.equal(a[0], b[0]) and a[1] == b[1]
+
+
+def test_sampler_shards_resumes_and_depends_on_epoch():
+    full = EpochBatchSampler(20, 3, seed=1)
+    assert len(full) == 6
+    ranks = [EpochBatchSampler(20, 3, seed=1, rank=r, world_size=2) for r in range(2)]
+    assert len(ranks[0]) == 3
+    b0, b1 = list(ranks[0]), list(ranks[1])
+    flat = [i for pair in zip(b0, b1) for batch in pair for i in batch]
+    assert flat == [i for batch in list(full)[:6] for i in batch][:18]  # same global order, sliced by rank
+    assert not set(sum(b0, [])) & set(sum(b1, []))
+    full.set_epoch(0, start_batch=4)
+    assert list(full) == list(EpochBatchSampler(20, 3, seed=1))[4:]
+    e0 = list(EpochBatchSampler(20, 3, seed=1))
+    s = EpochBatchSampler(20, 3, seed=1)
+    s.set_epoch(1)
+    assert list(s) != e0
+    with pytest.raises(ValueError, match="fewer than one global batch"):
+        EpochBatchSampler(5, 3, world_size=2)
