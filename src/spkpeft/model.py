@@ -13,7 +13,9 @@ Saved inference model (``save_model``; ``RUN/model/`` of a training run)::
     backend.safetensors    back-end state dict (weights and buffers)
 
 The backbone itself is not copied: ``backbone.name_or_path`` (a hub id or local directory) is loaded
-again; presets (random weights) are rebuilt from ``backbone.init_seed``.
+again; presets (random weights) are rebuilt from ``backbone.init_seed``. A relative ``name_or_path``
+naming a transformers directory inside the model directory is loaded from there (``spkpeft export``
+writes ``backbone/``, so an exported model is self-contained).
 """
 
 from __future__ import annotations
@@ -189,6 +191,12 @@ def _with_seed(backbone_cfg: Any, seed: int) -> Any:
     return dataclasses.replace(backbone_cfg, init_seed=seed)
 
 
+def _with_path(backbone_cfg: Any, path: str) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(backbone_cfg, name_or_path=path)
+
+
 def save_model(model: SpeakerModel, directory: str | Path) -> Path:
     """Write the inference model (see the module docstring for the layout); returns ``directory``."""
     from spkpeft.methods.io import save_method
@@ -239,6 +247,9 @@ def load_speaker_model(run_or_dir: str | Path, device: str | torch.device | None
         raise ValueError(f"{directory}/model.json has format {meta.get('format')}, expected {MODEL_FORMAT}")
     backbone_cfg = parse(BackboneConfig, meta["backbone"], "model.json backbone")
     backend_cfg = parse_named(BACKENDS, meta["backend"], "model.json backend")
+    local = directory / backbone_cfg.name_or_path  # an exported model ships its backbone ("backbone")
+    if not Path(backbone_cfg.name_or_path).is_absolute() and (local / "config.json").is_file():
+        backbone_cfg = _with_path(backbone_cfg, str(local))
     backbone = _load_backbone(backbone_cfg, backbone_cfg.init_seed or 0)
     method = load_method(directory / "method", backbone)
     backend = _build_backend(backend_cfg, backbone)
