@@ -14,6 +14,8 @@ from spkpeft.train.metrics_log import read_metrics
 from spkpeft.train.trainer import NonFiniteLossError, Trainer, train
 
 TWO_STAGES = [
+    # LAP+ASTP: dropout and frame masking draw random numbers every step, batch norms keep running stats
+    "backend={name: lap_astp, channels: 16, heads: 4, embed_dim: 16}",
     "train.checkpoint_every=2",
     "train.keep_checkpoints=0",
     "train.epochs=1",
