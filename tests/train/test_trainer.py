@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from spkpeft.experiment import load_experiment
 from spkpeft.train import checkpoint as ck
 from spkpeft.train.metrics_log import read_metrics
-from spkpeft.train.trainer import NonFiniteLossError, Trainer, train
+from spkpeft.train.trainer import NonFiniteLossError, RunExistsError, Trainer, train
 
 TWO_STAGES = [
     # LAP+ASTP: dropout and frame masking draw random numbers every step, batch norms keep running stats
@@ -60,7 +60,7 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tiny_yaml, ti
         with pytest.raises(Interrupt):
             train(cfg(name), on_step=_killer(kill_at))
         assert not (tmp_path / name / "model").exists()
-        with pytest.raises(FileExistsError, match="--resume"):
+        with pytest.raises(RunExistsError, match="--resume"):
             train(cfg(name))
         got = _final_tensors(train(cfg(name), resume=True))
         steps = [r["step"] for r in read_metrics(tmp_path / name / "logs" / "metrics.jsonl")]

@@ -5,7 +5,7 @@
 
 
 def __getattr__(name: str):  # noqa: ANN202  (lazy: keep `import spkpeft.train.optim` light)
-    if name in ("train", "Trainer", "NonFiniteLossError"):
+    if name in ("train", "Trainer", "NonFiniteLossError", "RunExistsError"):
         from spkpeft.train import trainer
 
         return getattr(trainer, name)

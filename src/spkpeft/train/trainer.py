@@ -45,6 +45,10 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
 
 
+class RunExistsError(RuntimeError):
+    """The output directory already holds checkpoints and ``--resume`` was not given."""
+
+
 class Trainer:
     """Runs every stage of an experiment; ``run()`` returns the run directory.
 
@@ -91,7 +95,7 @@ class Trainer:
             log.info("resuming from %s (stage %d, step %d)", ckpt_dir, pos.stage, pos.global_step)
             return pos, loaded
         if ckpt_dir is not None:
-            raise FileExistsError(
+            raise RunExistsError(
                 f"{self.run_dir.root} already holds checkpoints ({ckpt_dir.name}): pass --resume to continue "
                 "it, or set train.output_dir to a new directory"
             )
@@ -358,4 +362,4 @@ def train(cfg: ExperimentConfig, resume: bool = False, on_step: StepCallback | N
     return Trainer(cfg, resume=resume, on_step=on_step).run()
 
 
-__all__ = ["NonFiniteLossError", "Trainer", "build_head", "train"]
+__all__ = ["NonFiniteLossError", "RunExistsError", "Trainer", "build_head", "train"]
