@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     progress.enable(not args.quiet and sys.stderr.isatty() or bool(getattr(args, "progress", False)))
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:
+    except (ValueError, OSError, KeyError, RuntimeError) as e:
         if args.verbose:
             raise
         print(f"spkpeft {args.command}: error: {e}", file=sys.stderr)

@@ -10,6 +10,7 @@
     optim:    {optimizer: adam, lr: {adapter: 1e-4, backend: 5e-4, default: 1e-3}, ...}
     train:    {batch_size: 64, epochs: 10, ...}
     stages:   [{name: frozen, epochs: 40, trainable: [backend, loss]}, {name: joint, ...}]
+    eval:     {manifest: ..., trials: [...], top_k: 300}  # spkpeft.eval.run_config.RunEvalConfig
 
 Validation never touches the file system: recipes name corpora that need not exist on this machine; the
 trainer checks paths when it starts (:func:`check_paths`).
@@ -25,6 +26,7 @@ from typing import Any
 
 from spkpeft.config import ConfigError, apply_overrides, load_yaml, parse, parse_named, to_dict
 from spkpeft.data.config import DataConfig
+from spkpeft.eval.run_config import RunEvalConfig
 from spkpeft.train.optim import OptimConfig
 
 PRECISIONS = ("no", "bf16", "fp16")
@@ -118,6 +120,7 @@ class ExperimentConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     stages: list[StageConfig] = field(default_factory=list)
+    eval: RunEvalConfig = field(default_factory=RunEvalConfig)
 
 
 @dataclass
@@ -167,6 +170,7 @@ def experiment_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
         optim=parse(OptimConfig, data.get("optim"), "optim"),
         train=parse(TrainConfig, data.get("train"), "train"),
         stages=[parse(StageConfig, s, f"stages[{i}]") for i, s in enumerate(stages_raw)],
+        eval=parse(RunEvalConfig, data.get("eval"), "eval"),
     )
     cfg.optim.validate()
     cfg.train.validate()

@@ -13,7 +13,9 @@ Saved inference model (``save_model``; ``RUN/model/`` of a training run)::
     backend.safetensors    back-end state dict (weights and buffers)
 
 The backbone itself is not copied: ``backbone.name_or_path`` (a hub id or local directory) is loaded
-again; presets (random weights) are rebuilt from ``backbone.init_seed``.
+again; presets (random weights) are rebuilt from ``backbone.init_seed``. A relative ``name_or_path``
+naming a transformers directory inside the model directory is loaded from there (``spkpeft export``
+writes ``backbone/``, so an exported model is self-contained).
 """
 
 from __future__ import annotations
@@ -37,18 +39,23 @@ MODEL_FORMAT = 1
 class SpeakerModel(nn.Module):
     """Composition of a :class:`SpeechBackbone`, a :class:`Method` and a back-end.
 
-    ``backbone_cfg`` (:class:`spkpeft.experiment.BackboneConfig`) and ``backend_cfg`` are kept so the
-    model can be saved and rebuilt.
+    ``backbone_cfg`` (:class:`spkpeft.experiment.BackboneConfig`) and ``backend_cfg`` (default: the
+    back-end's ``cfg``) are what :func:`save_model` records so the model can be rebuilt.
     """
 
     def __init__(
-        self, backbone: nn.Module, method: Any, backend: nn.Module, backbone_cfg: Any, backend_cfg: Any
+        self,
+        backbone: nn.Module,
+        method: Any,
+        backend: nn.Module,
+        backbone_cfg: Any = None,
+        backend_cfg: Any = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         self.backend = backend
         self.backbone_cfg = backbone_cfg
-        self.backend_cfg = backend_cfg
+        self.backend_cfg = backend_cfg if backend_cfg is not None else getattr(backend, "cfg", None)
         self.set_method(method)
 
     @property
@@ -59,7 +66,8 @@ class SpeakerModel(nn.Module):
         """Attach ``method`` (already built on ``self.backbone``); its parameters must live in this model."""
         if isinstance(method, nn.Module):
             self.method = method
-        else:
+        else:  # a method living inside the backbone (peft layers): keep it out of the module tree
+            self._modules.pop("method", None)
             object.__setattr__(self, "method", method)
         self._adapts_aggregate = _adapts_aggregate(method, self.backbone.hidden_size)
         mine = {id(p) for p in self.parameters()}
@@ -183,10 +191,21 @@ def _with_seed(backbone_cfg: Any, seed: int) -> Any:
     return dataclasses.replace(backbone_cfg, init_seed=seed)
 
 
+def _with_path(backbone_cfg: Any, path: str) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(backbone_cfg, name_or_path=path)
+
+
 def save_model(model: SpeakerModel, directory: str | Path) -> Path:
     """Write the inference model (see the module docstring for the layout); returns ``directory``."""
     from spkpeft.methods.io import save_method
 
+    if model.backbone_cfg is None or model.backend_cfg is None:
+        raise ValueError(
+            "save_model needs model.backbone_cfg (a BackboneConfig naming the backbone) and "
+            "model.backend_cfg; build the model with build_speaker_model or pass them to SpeakerModel"
+        )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_method(model.method, directory / "method")
@@ -215,7 +234,9 @@ def _model_dir(run_or_dir: str | Path) -> Path:
 
 
 def load_speaker_model(run_or_dir: str | Path, device: str | torch.device | None = None) -> SpeakerModel:
-    """Load a model written by :func:`save_model` (or the ``model/`` of a run dir), in eval mode."""
+    """Load a model written by :func:`save_model` (or the ``model/`` of a run dir), in eval mode.
+
+    Use :meth:`SpeakerModel.embed` (no autograd) for inference."""
     from spkpeft.backends import BACKENDS
     from spkpeft.experiment import BackboneConfig
     from spkpeft.methods.io import load_method
@@ -226,12 +247,15 @@ def load_speaker_model(run_or_dir: str | Path, device: str | torch.device | None
         raise ValueError(f"{directory}/model.json has format {meta.get('format')}, expected {MODEL_FORMAT}")
     backbone_cfg = parse(BackboneConfig, meta["backbone"], "model.json backbone")
     backend_cfg = parse_named(BACKENDS, meta["backend"], "model.json backend")
+    local = directory / backbone_cfg.name_or_path  # an exported model ships its backbone ("backbone")
+    if not Path(backbone_cfg.name_or_path).is_absolute() and (local / "config.json").is_file():
+        backbone_cfg = _with_path(backbone_cfg, str(local))
     backbone = _load_backbone(backbone_cfg, backbone_cfg.init_seed or 0)
     method = load_method(directory / "method", backbone)
     backend = _build_backend(backend_cfg, backbone)
     backend.load_state_dict(load_file(str(directory / "backend.safetensors")))
     model = SpeakerModel(backbone, method, backend, backbone_cfg, backend_cfg)
-    freeze_all_but(model, {})
+    freeze_all_but(model, model.trainable_parameters())  # as built: it can be fine-tuned or saved again
     if device is not None:
         model.to(device)
     return model.eval()

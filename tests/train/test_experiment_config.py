@@ -25,8 +25,12 @@ def test_recipe_set_is_complete():
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in RECIPES.glob("*.yaml")))
-def test_every_recipe_validates_without_its_data(name):
+def test_every_recipe_validates_without_its_data(name, tmp_path):
+    from spkpeft.config import save_yaml
+
     cfg = load_experiment(RECIPES / f"{name}.yaml")
+    save_yaml(cfg, tmp_path / "resolved.yaml")  # what a run writes to RUN/config.yaml
+    assert load_experiment(tmp_path / "resolved.yaml") == cfg
     stages = resolve_stages(cfg)
     assert stages and all(s.epochs >= 1 for s in stages)
     assert cfg.method.name and cfg.backend.name and cfg.loss.name

@@ -11,9 +11,11 @@ from safetensors.torch import load_file
 from spkpeft.experiment import load_experiment
 from spkpeft.train import checkpoint as ck
 from spkpeft.train.metrics_log import read_metrics
-from spkpeft.train.trainer import NonFiniteLossError, Trainer, train
+from spkpeft.train.trainer import NonFiniteLossError, RunExistsError, Trainer, train
 
 TWO_STAGES = [
+    # LAP+ASTP: dropout and frame masking draw random numbers every step, batch norms keep running stats
+    "backend={name: lap_astp, channels: 16, heads: 4, embed_dim: 16}",
     "train.checkpoint_every=2",
     "train.keep_checkpoints=0",
     "train.epochs=1",
@@ -49,14 +51,20 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tiny_yaml, ti
 
     ref = _final_tensors(train(cfg("ref")))
     assert any(k.startswith("method/lora") for k in ref)  # stage 2 switched frozen -> lora
+    from spkpeft.model import build_speaker_model
+
+    init = build_speaker_model(cfg("init")).backend.state_dict()
+    assert all(not torch.equal(ref[f"backend/{k}"], v) for k, v in init.items())  # training moved them
     for kill_at in (3, 5):  # 3: inside stage 1 (last checkpoint step-2); 5: inside stage 2 (step-4)
         name = f"killed{kill_at}"
         with pytest.raises(Interrupt):
             train(cfg(name), on_step=_killer(kill_at))
         assert not (tmp_path / name / "model").exists()
-        with pytest.raises(FileExistsError, match="--resume"):
+        with pytest.raises(RunExistsError, match="--resume"):
             train(cfg(name))
         got = _final_tensors(train(cfg(name), resume=True))
+        steps = [r["step"] for r in read_metrics(tmp_path / name / "logs" / "metrics.jsonl")]
+        assert steps == list(range(1, 7))  # rows logged after the last checkpoint were dropped
         assert got.keys() == ref.keys()
         for k, v in ref.items():
             assert torch.equal(got[k], v), f"{k} differs after resuming a run killed at step {kill_at}"
@@ -93,7 +101,10 @@ def test_frozen_stage_keeps_backbone_and_runs_it_without_autograd(tiny_yaml, tin
     ref = build_speaker_model(fresh)
     for (n, p), (_, q) in zip(tm.model.backbone.named_parameters(), ref.backbone.named_parameters()):
         assert torch.equal(p, q), f"frozen backbone parameter {n} changed"
-    assert (run / "model" / "model.json").is_file()
+    from spkpeft.model import load_speaker_model
+
+    loaded = load_speaker_model(run)  # `full` saved all backbone weights though its last stage froze them
+    assert loaded.method.name == "full" and len(loaded.method.own_parameters()) > 10
 
 
 def test_non_finite_loss_stops_naming_step_and_checkpoint(tiny_yaml, tiny_overrides):
@@ -127,3 +138,55 @@ def test_run_layout_and_train_checks_paths(tiny_yaml, tiny_overrides, tmp_path):
     cfg = load_experiment(tiny_yaml, [f"data.train_manifest={missing}", f"train.output_dir={tmp_path / 'x'}"])
     with pytest.raises(FileNotFoundError, match=r"data.train_manifest .*nowhere.jsonl.gz"):
         train(cfg)
+
+
+def test_grad_accumulation_equals_the_larger_batch(tiny_yaml, tiny_overrides, tmp_path):
+    common = [*tiny_overrides[:1], "train.epochs=1", "train.checkpoint_every=0", "train.clip_grad_norm=1.0"]
+    big = train(
+        load_experiment(tiny_yaml, [*common, "train.batch_size=4", f"train.output_dir={tmp_path / 'a'}"])
+    )
+    acc = train(load_experiment(tiny_yaml, [*common, "train.batch_size=2", "train.grad_accum=2",
+                                            f"train.output_dir={tmp_path / 'b'}"]))  # fmt: skip
+    a = load_file(str(big / "checkpoints/step-3/trainable.safetensors"))
+    b = load_file(str(acc / "checkpoints/step-3/trainable.safetensors"))
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
+
+
+def test_unipet_gates_are_logged_and_bf16_autocast_runs(tiny_yaml, tiny_overrides):
+    over = [*tiny_overrides, "train.epochs=1", "method.name=unipet", "method.prompt_length=2",
+            "method.bottleneck=8", "train.mixed_precision=bf16",
+            "optim.lr={adapter: 1e-3, gate: 1e-3, default: 5e-3}"]  # fmt: skip
+    run = train(load_experiment(tiny_yaml, over))
+    rows = read_metrics(run / "logs" / "metrics.jsonl")
+    gates = [k for k in rows[-1] if k.startswith("gate")]
+    assert len(gates) >= 4, rows[-1].keys()  # adapter and prompt gate per layer (2 layers)
+    assert all(0 < rows[-1][k] < 1 for k in gates)
+    assert {"lr/adapter", "lr/gate", "lr/prompt", "lr/backend", "lr/loss"} <= rows[0].keys()
+    assert rows[0]["lr/adapter"] < rows[0]["lr/prompt"]
+
+
+def test_cli_train_and_print_config(tiny_overrides, capsys):
+    from spkpeft.cli import main
+
+    assert main(["train", "tiny", "--print-config", "--set", "train.epochs=3"]) == 0
+    assert "epochs: 3" in capsys.readouterr().out
+    args = ["train", "tiny", "--set", "train.epochs=1"] + [x for o in tiny_overrides for x in ("--set", o)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "run finished" in out
+    assert main(["train", "tiny", "--set", "train.epochz=1"]) == 1
+    assert "epochz" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_bf16_training_on_cuda(tiny_yaml, tiny_overrides):
+    over = [*tiny_overrides, "train.epochs=1", "method.name=unipet", "method.prompt_length=2",
+            "method.bottleneck=8", "train.mixed_precision=bf16"]  # fmt: skip
+    run = train(load_experiment(tiny_yaml, over))
+    rows = read_metrics(run / "logs" / "metrics.jsonl")
+    assert rows and all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
+    from spkpeft.model import load_speaker_model
+
+    model = load_speaker_model(run, device="cuda")
+    assert model.embed(torch.randn(2, 8000, device="cuda")).isfinite().all()

@@ -96,11 +96,12 @@ class MaskedBatchNorm(nn.BatchNorm1d):
             raise ValueError(
                 f"MaskedBatchNorm: expected {self.num_features} channels in dim 1, got shape {tuple(x.shape)}"
             )
-        flat = x.movedim(1, -1)  # (B, T[, L], C)
+        last = x.dim() - 1  # positive dims: ONNX export (TorchScript) mistranslates movedim(-1, ...)
+        flat = x.movedim(1, last)  # (B, T[, L], C)
         shape = flat.shape
         flat = flat.reshape(-1, self.num_features)
         if mask is None:
-            return super().forward(flat).reshape(shape).movedim(-1, 1)
+            return super().forward(flat).reshape(shape).movedim(last, 1)
         m = mask if x.dim() == 3 else mask[:, :, None].expand(shape[:-1])
         m = m.reshape(-1)
         if self.training:
@@ -108,4 +109,4 @@ class MaskedBatchNorm(nn.BatchNorm1d):
             out[m] = super().forward(flat[m])
         else:
             out = super().forward(flat) * m[:, None].to(flat.dtype)
-        return out.reshape(shape).movedim(-1, 1)
+        return out.reshape(shape).movedim(last, 1)

@@ -7,6 +7,7 @@ train CONFIG`` or ``torchrun --nproc_per_node N -m spkpeft.cli train CONFIG``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import yaml
@@ -34,5 +35,6 @@ def run(args: argparse.Namespace) -> int:
     from spkpeft.train.trainer import train
 
     run_dir = train(cfg, resume=args.resume)
-    print(f"run finished: {run_dir} (model: {run_dir / 'model'})")
+    if os.environ.get("RANK", "0") == "0":  # once, not per process, under torchrun / accelerate launch
+        print(f"run finished: {run_dir} (model: {run_dir / 'model'})")
     return 0

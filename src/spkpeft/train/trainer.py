@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from spkpeft import progress
 from spkpeft.config import ConfigError, save_yaml
 from spkpeft.experiment import ExperimentConfig, Stage, resolve_stages
 from spkpeft.train import checkpoint as ck
-from spkpeft.train.metrics_log import MetricsLog
+from spkpeft.train.metrics_log import MetricsLog, StepMeter, model_stats
 from spkpeft.train.optim import build_optimizer, build_scheduler, param_groups
 from spkpeft.train.run_dir import RunDir
 from spkpeft.train.sampler import EpochBatchSampler
@@ -46,6 +45,10 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
 
 
+class RunExistsError(RuntimeError):
+    """The output directory already holds checkpoints and ``--resume`` was not given."""
+
+
 class Trainer:
     """Runs every stage of an experiment; ``run()`` returns the run directory.
 
@@ -61,10 +64,17 @@ class Trainer:
     # ----------------------------------------------------------------- setup
     def _accelerator(self) -> Any:
         from accelerate import Accelerator
+        from accelerate.state import AcceleratorState
         from accelerate.utils import DistributedDataParallelKwargs
 
+        # AcceleratorState is a process-wide singleton that refuses a second mixed-precision setting; reset
+        # it (not the PartialState, which holds the process group) so train() can run again in a process.
+        AcceleratorState._reset_state(reset_partial_state=False)
+
         ddp = DistributedDataParallelKwargs(find_unused_parameters=self.cfg.train.find_unused_parameters)
-        return Accelerator(mixed_precision=self.cfg.train.mixed_precision, kwargs_handlers=[ddp])
+        # cpu=True without CUDA: torchrun / accelerate-launched CPU processes then form a gloo group
+        cpu = not torch.cuda.is_available()
+        return Accelerator(mixed_precision=self.cfg.train.mixed_precision, kwargs_handlers=[ddp], cpu=cpu)
 
     def _start(self, acc: Any) -> tuple[Position, dict | None]:
         """Find the checkpoint to resume from (or refuse to overwrite one); write config.yaml."""
@@ -75,6 +85,7 @@ class Trainer:
             loaded = ck.load_checkpoint(ckpt_dir)
             self.last_checkpoint = ckpt_dir
             pos = Position.from_state(loaded["state"])
+            self._warn_config_changes()
             if loaded["state"].get("world_size") != acc.num_processes:
                 log.warning(
                     "resuming with %d processes, checkpoint written by %s: the data order changes",
@@ -84,7 +95,7 @@ class Trainer:
             log.info("resuming from %s (stage %d, step %d)", ckpt_dir, pos.stage, pos.global_step)
             return pos, loaded
         if ckpt_dir is not None:
-            raise FileExistsError(
+            raise RunExistsError(
                 f"{self.run_dir.root} already holds checkpoints ({ckpt_dir.name}): pass --resume to continue "
                 "it, or set train.output_dir to a new directory"
             )
@@ -92,6 +103,17 @@ class Trainer:
             self.run_dir.root.mkdir(parents=True, exist_ok=True)
             save_yaml(self.cfg, self.run_dir.config)
         return Position(), None
+
+    def _warn_config_changes(self) -> None:
+        from spkpeft.config import load_yaml, to_dict
+
+        if not self.run_dir.config.is_file():
+            return
+        saved, now = load_yaml(self.run_dir.config), to_dict(self.cfg)
+        changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+        if changed:
+            log.warning("resuming with a config that differs from %s in: %s (the result will not match an "
+                        "uninterrupted run)", self.run_dir.config, ", ".join(changed))  # fmt: skip
 
     # ----------------------------------------------------------------- run
     def run(self) -> Path:
@@ -102,14 +124,21 @@ class Trainer:
         from spkpeft.data.speakers import SpeakerMap
 
         speaker_map = SpeakerMap.load(self.run_dir.speakers) if loaded else None
-        tm = None
+        tm, entered = None, -1
         if loaded is not None:  # rebuild the checkpoint's stage, then carry on from its weights
             tm, speaker_map = self._enter_stage(self.stages[pos.stage], None, speaker_map, acc)
             tm.load_state_tensors(loaded["trainable"])
-        logs = MetricsLog(self.run_dir.logs, self.cfg.train.tensorboard) if acc.is_main_process else None
+            entered = pos.stage
+        resume_step = pos.global_step if loaded is not None else None
+        logs = (
+            MetricsLog(self.run_dir.logs, self.cfg.train.tensorboard, resume_step)
+            if acc.is_main_process
+            else None
+        )
         try:
             for stage in self.stages[pos.stage + int(pos.stage_complete) :]:
-                tm, speaker_map = self._enter_stage(stage, tm, speaker_map, acc)
+                if stage.index != entered:
+                    tm, speaker_map = self._enter_stage(stage, tm, speaker_map, acc)
                 if pos.stage != stage.index or pos.stage_complete:
                     pos, loaded = pos.fresh_stage(stage.index), None
                 pos = self._run_stage(stage, tm, pos, loaded, acc, logs)
@@ -122,6 +151,7 @@ class Trainer:
         if acc.is_main_process and tm is not None:
             from spkpeft.model import save_model
 
+            tm.set_trainable(None)  # methods such as `full` report only parameters that require grad
             save_model(tm.model, self.run_dir.model)
         acc.wait_for_everyone()
         return self.run_dir.root
@@ -129,7 +159,9 @@ class Trainer:
     def _enter_stage(self, stage: Stage, tm: Any, speaker_map: Any, acc: Any) -> tuple[Any, Any]:
         from spkpeft.data.train_dataset import TrainDataset
 
-        ds = TrainDataset(stage.data, speaker_map)
+        cached = getattr(self, "_dataset", None)
+        same = cached is not None and cached.cfg == stage.data
+        ds = cached if same else TrainDataset(stage.data, speaker_map)  # one manifest read per data config
         if speaker_map is None:
             speaker_map = ds.speaker_map
             if acc.is_main_process:
@@ -173,41 +205,52 @@ class Trainer:
     def _epoch_base(self, stage: Stage) -> int:
         return sum(s.epochs for s in self.stages[: stage.index])
 
+    def _stage_length(self, stage: Stage, sampler: EpochBatchSampler) -> tuple[int, int]:
+        """(optimiser steps per epoch, optimiser steps in the stage)."""
+        accum = self.cfg.train.grad_accum
+        per_epoch = len(sampler) // accum
+        if per_epoch < 1:
+            raise ConfigError(
+                f"stage {stage.name!r}: {len(sampler)} batches per epoch < train.grad_accum "
+                f"({accum}): lower train.batch_size or train.grad_accum"
+            )
+        total = stage.epochs * per_epoch
+        return per_epoch, min(total, stage.max_steps) if stage.max_steps else total
+
+    def _optimiser(self, stage: Stage, tm: Any, total: int, loaded: dict | None) -> tuple[Any, Any, list]:
+        groups = param_groups(tm.groups(), stage.optim, f"stages[{stage.index}].optim")
+        optimizer = build_optimizer(groups, stage.optim)
+        scheduler = build_scheduler(optimizer, stage.optim, total)
+        if loaded is not None:
+            optimizer.load_state_dict(loaded["optimizer"])
+            scheduler.load_state_dict(loaded["scheduler"])
+        return optimizer, scheduler, [p for g in groups for p in g["params"]]
+
+    @staticmethod
+    def _restore_runtime(loaded: dict | None, acc: Any) -> None:
+        """AMP scaler and this process's RNG state from a checkpoint (after ``prepare``)."""
+        if loaded is None:
+            return
+        if loaded.get("scaler") is not None and acc.scaler is not None:
+            acc.scaler.load_state_dict(loaded["scaler"])
+        rng = loaded.get("rng") or []
+        if acc.process_index < len(rng):
+            ck.set_rng_state(rng[acc.process_index])
+
     # ----------------------------------------------------------------- one stage
     def _run_stage(
         self, stage: Stage, tm: Any, pos: Position, loaded: dict | None, acc: Any, logs: MetricsLog | None
     ) -> Position:
-        tcfg = self.cfg.train
+        accum = self.cfg.train.grad_accum
         loader, sampler = self._loader(stage, acc)
-        steps_per_epoch = len(sampler) // tcfg.grad_accum
-        if steps_per_epoch < 1:
-            raise ConfigError(
-                f"stage {stage.name!r}: {len(sampler)} batches per epoch < train.grad_accum "
-                f"({tcfg.grad_accum}): lower train.batch_size or train.grad_accum"
-            )
-        total = stage.epochs * steps_per_epoch
-        total = min(total, stage.max_steps) if stage.max_steps else total
-        groups = param_groups(tm.groups(), stage.optim, f"stages[{stage.index}].optim")
-        optimizer = build_optimizer(groups, stage.optim)
-        scheduler = build_scheduler(optimizer, stage.optim, total)
+        per_epoch, total = self._stage_length(stage, sampler)
+        optimizer, scheduler, params = self._optimiser(stage, tm, total, loaded)
         margins = margin_schedule(stage, tm.head, total)
-        if loaded is not None:
-            optimizer.load_state_dict(loaded["optimizer"])
-            scheduler.load_state_dict(loaded["scheduler"])
         model, optimizer = acc.prepare(tm, optimizer)
-        if loaded is not None:
-            if loaded.get("scaler") is not None and acc.scaler is not None:
-                acc.scaler.load_state_dict(loaded["scaler"])
-            rng = loaded.get("rng") or []
-            if acc.process_index < len(rng):
-                ck.set_rng_state(rng[acc.process_index])
-        params = [p for g in groups for p in g["params"]]
-        meter = _Meter()
-        bar = (
-            progress.bar(total=total, desc=stage.name, initial=pos.stage_step)
-            if acc.is_main_process
-            else None
-        )
+        self._restore_runtime(loaded, acc)
+        meter = StepMeter()
+        main = acc.is_main_process
+        bar = progress.bar(total=total, desc=stage.name, initial=pos.stage_step) if main else None
         model.train()
         for epoch in range(pos.epoch, stage.epochs):
             if pos.stage_step >= total:
@@ -215,33 +258,34 @@ class Trainer:
             global_epoch = self._epoch_base(stage) + epoch
             self._dataset.set_epoch(global_epoch)
             sampler.set_epoch(global_epoch, pos.batch)
-            used = steps_per_epoch * tcfg.grad_accum
             for b, batch in enumerate(loader, start=pos.batch):
-                if b >= used or pos.stage_step >= total:
+                if b >= per_epoch * accum or pos.stage_step >= total:
                     break
-                sync = (b + 1) % tcfg.grad_accum == 0
-                if margins is not None and b % tcfg.grad_accum == 0:
+                sync = (b + 1) % accum == 0
+                if margins is not None and b % accum == 0:
                     tm.head.set_margin(margins(pos.stage_step))
                 self._micro_step(model, batch, sync, acc, meter, pos, stage)
-                if not sync:
-                    continue
-                if tcfg.clip_grad_norm:
-                    acc.clip_grad_norm_(params, tcfg.clip_grad_norm)
-                self._lrs = {f"lr/{g['name']}": g["lr"] for g in optimizer.param_groups}
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                pos = pos.advanced(epoch, b + 1)
-                self._after_step(stage, tm, optimizer, scheduler, pos, acc, meter, logs, bar, total)
+                if sync:
+                    self._optimizer_step(optimizer, scheduler, params, acc)
+                    pos = pos.advanced(epoch, b + 1)
+                    self._after_step(stage, tm, optimizer, scheduler, pos, acc, meter, logs, bar, total)
             pos = pos.next_epoch(epoch + 1)
         if bar is not None:
             bar.close()
         pos = pos.completed()
-        self._checkpoint(tm, optimizer, scheduler, pos, acc, final=True)
+        self._checkpoint(tm, optimizer, scheduler, pos, acc)
         return pos
 
+    def _optimizer_step(self, optimizer: Any, scheduler: Any, params: list, acc: Any) -> None:
+        if self.cfg.train.clip_grad_norm:
+            acc.clip_grad_norm_(params, self.cfg.train.clip_grad_norm)
+        self._lrs = {f"lr/{g['name']}": g["lr"] for g in optimizer.param_groups}  # what this step uses
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
     def _micro_step(
-        self, model: Any, batch: dict, sync: bool, acc: Any, meter: _Meter, pos: Position, stage: Stage
+        self, model: Any, batch: dict, sync: bool, acc: Any, meter: StepMeter, pos: Position, stage: Stage
     ) -> None:
         wav, lengths, labels = (
             batch["wav"].to(acc.device),
@@ -272,7 +316,7 @@ class Trainer:
         scheduler: Any,
         pos: Position,
         acc: Any,
-        meter: _Meter,
+        meter: StepMeter,
         logs: MetricsLog | None,
         bar: Any,
         total: int,
@@ -284,7 +328,7 @@ class Trainer:
             row = meter.flush(acc)
             row.update(self._lrs)  # the rates this step used
             row.update(stage=stage.index, epoch=pos.epoch, margin=float(getattr(tm.head, "margin", 0.0)))
-            row.update(_model_stats(tm))
+            row.update(model_stats(tm))
             if logs is not None:
                 logs.log(pos.global_step, row)
             if bar is not None:
@@ -300,9 +344,7 @@ class Trainer:
         if self.on_step is not None:
             self.on_step(pos.global_step, meter.last_loss)
 
-    def _checkpoint(
-        self, tm: Any, optimizer: Any, scheduler: Any, pos: Position, acc: Any, final: bool = False
-    ) -> None:
+    def _checkpoint(self, tm: Any, optimizer: Any, scheduler: Any, pos: Position, acc: Any) -> None:
         from accelerate.utils import gather_object
 
         rngs = gather_object([ck.rng_state()])
@@ -315,44 +357,9 @@ class Trainer:
         self.last_checkpoint = path
 
 
-class _Meter:
-    """Running loss / accuracy / throughput between two log rows (this process's counts)."""
-
-    def __init__(self) -> None:
-        self.loss, self.n_batches, self.correct, self.count = 0.0, 0, 0, 0
-        self.last_loss = float("nan")
-        self.t0 = time.perf_counter()
-
-    def add(self, loss: float, correct: torch.Tensor, count: int) -> None:
-        self.loss += loss
-        self.last_loss = loss
-        self.n_batches += 1
-        self.correct += int(correct)
-        self.count += count
-
-    def flush(self, acc: Any) -> dict[str, float]:
-        counts = acc.reduce(torch.tensor([self.correct, self.count], device=acc.device, dtype=torch.float64))
-        dt = max(time.perf_counter() - self.t0, 1e-9)
-        row = {
-            "loss": self.loss / max(self.n_batches, 1),
-            "acc": float(counts[0] / counts[1].clamp(min=1)),
-            "utt_per_s": float(counts[1]) / dt,
-        }
-        self.__init__()
-        return row
-
-
-def _model_stats(tm: Any) -> dict[str, float]:
-    row = {k: float(v) for k, v in tm.model.method.stats().items()}
-    weights = tm.model.backend.layer_weights() if hasattr(tm.model.backend, "layer_weights") else None
-    if weights is not None:
-        row.update({f"layer_weight/{i}": float(w) for i, w in enumerate(weights.flatten().tolist())})
-    return row
-
-
 def train(cfg: ExperimentConfig, resume: bool = False, on_step: StepCallback | None = None) -> Path:
     """Train ``cfg`` (all stages); returns the run directory (final model in ``RUN/model``)."""
     return Trainer(cfg, resume=resume, on_step=on_step).run()
 
 
-__all__ = ["NonFiniteLossError", "Trainer", "build_head", "train"]
+__all__ = ["NonFiniteLossError", "RunExistsError", "Trainer", "build_head", "train"]

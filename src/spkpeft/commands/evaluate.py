@@ -1,0 +1,57 @@
+"""``spkpeft eval RUN --trials FILE [--trials FILE ...] [--manifest M]``: evaluate a trained run.
+
+Embeds the utterances the trials use (cached in RUN/embeddings/), builds the AS-norm cohort from the
+run's training manifest (per-speaker means of a per-speaker subsample), trains the quality-aware
+calibration on cohort trials and saves it with the run (RUN/calibration.json, used by `spkpeft verify`
+and SpeakerVerifier), and writes RUN/report.md, report.json, scores/ and plots/. Defaults come from the
+``eval`` section of RUN/config.yaml; see docs/inference.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a run on trial lists; write its report", description=__doc__)
+    p.add_argument("run", help="run directory (config.yaml + model/)")
+    p.add_argument("--trials", action="append", default=[], metavar="[NAME=]FILE",
+                   help="trial list (label enroll test), repeatable (default: eval.trials)")  # fmt: skip
+    p.add_argument("--manifest", help="test manifest holding the trial utterances (default: eval.manifest)")
+    p.add_argument("--cohort", help="cohort/calibration manifest (default: eval.cohort_manifest, "
+                   "else data.train_manifest)")  # fmt: skip
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an eval setting, e.g. --set top_k=600 --set calibrate=false")  # fmt: skip
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--progress", action="store_true", help="progress bars even when stderr is not a tty")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from spkpeft.api import sync_transformers_progress
+
+    sync_transformers_progress()
+    from spkpeft.api import default_device
+    from spkpeft.config import apply_overrides, parse, to_dict
+    from spkpeft.eval.run_config import RunEvalConfig
+    from spkpeft.inference.run_eval import evaluate_run, run_eval_config
+
+    cfg = None
+    if args.overrides:
+        base, _ = run_eval_config(args.run)
+        cfg = parse(RunEvalConfig, apply_overrides(to_dict(base), args.overrides), "eval")
+    written = evaluate_run(
+        args.run,
+        trials=args.trials,
+        manifest=args.manifest,
+        cohort_manifest=args.cohort,
+        config=cfg,
+        device=args.device or default_device(),
+        plots=not args.no_plots,
+    )
+    print(f"report: {written['markdown']}")
+    print(f"metrics: {written['json']}")
+    if "calibration" in written:
+        print(f"calibration: {written['calibration']}")
+    return 0

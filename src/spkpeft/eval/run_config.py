@@ -1,0 +1,52 @@
+"""The ``eval`` section of an experiment config: what ``spkpeft eval RUN`` evaluates and how it scores.
+
+Scoring options are those of :class:`~spkpeft.eval.pipeline.EvalConfig` (flat in the same section);
+the fields added here say which data to use::
+
+    eval:
+      manifest: data/vox1_test.jsonl.gz       # utterances to embed (test set)
+      trials: [Vox1-O=data/veri_test2.txt]     # trial lists: PATH or NAME=PATH
+      cohort_manifest: ""                      # AS-norm cohort / calibration set; "" = data.train_manifest
+      cohort_per_speaker: 20                   # utterances per cohort speaker (seeded subsample; 0 = all)
+      top_k: 300
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from spkpeft.eval.pipeline import EvalConfig
+
+
+@dataclass
+class RunEvalConfig(EvalConfig):
+    """:class:`EvalConfig` plus the data and extraction settings of ``spkpeft eval``."""
+
+    manifest: str = ""
+    trials: list[str] = field(default_factory=list)
+    cohort_manifest: str = ""
+    cohort_per_speaker: int = 20
+    batch_size: int = 16
+    max_batch_seconds: float = 400.0
+    chunk_seconds: float = 20.0
+    overlap_seconds: float = 2.0
+
+    def scoring(self) -> EvalConfig:
+        """The scoring options alone (what :func:`spkpeft.eval.pipeline.evaluate` takes)."""
+        return EvalConfig(**{f.name: getattr(self, f.name) for f in fields(EvalConfig)})
+
+
+def parse_trial_specs(specs: list[str]) -> dict[str, Path]:
+    """``["PATH", "NAME=PATH"]`` -> {name: path}; a bare path is named by its file stem."""
+    out: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = Path(spec).stem, spec
+        if not name or not path:
+            raise ValueError(f"trial list spec {spec!r}: expected PATH or NAME=PATH")
+        if name in out:
+            raise ValueError(f"two trial lists named {name!r}; name them explicitly with NAME=PATH")
+        out[name] = Path(path)
+    return out

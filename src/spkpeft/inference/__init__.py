@@ -1,0 +1,1 @@
+"""Inference on trained runs: embeddings, run evaluation, scoring state, export (see docs/inference.md)."""

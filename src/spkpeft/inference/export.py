@@ -1,0 +1,151 @@
+"""``spkpeft export RUN OUT``: one self-contained directory with everything inference needs.
+
+Layout of OUT::
+
+    README.md            model card (method, backbone, parameters, EER, threshold meaning, how to load)
+    model.json           as spkpeft.model.save_model writes it; backbone.name_or_path = "backbone"
+    backbone/            the transformers model (save_pretrained): merged weights when the method can
+                         merge (lora, dora, pissa, spectral, full, frozen; the method entry is then
+                         ``frozen``), else the plain pre-trained backbone
+    method/              the method's own parameters (method.safetensors + method.json)
+    backend.safetensors  the back-end
+    scoring.json, cohort.safetensors, calibration.json   when the run was evaluated (spkpeft eval)
+    model.onnx           with --onnx: wav (B, S), lengths (B,) -> embeddings (B, E)
+
+``SpeakerVerifier.from_pretrained(OUT)`` and ``spkpeft.model.load_speaker_model(OUT)`` load it without
+the run, a preset or the hub; the export checks that it gives the run's embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from spkpeft.inference.scoring_state import CALIBRATION_FILE, COHORT_FILE, SCORING_FILE
+
+log = logging.getLogger(__name__)
+
+BACKBONE_DIR = "backbone"
+CHECK_TOLERANCE = 1e-4
+
+
+def export_model(
+    run_or_dir: str | Path,
+    out: str | Path,
+    onnx: bool = False,
+    overwrite: bool = False,
+    check: bool = True,
+) -> dict[str, Any]:
+    """Write the export (see the module docstring); returns a summary dict (paths, merged, check error)."""
+    from spkpeft.api import scoring_dir
+    from spkpeft.inference.embedding import model_dir_of
+    from spkpeft.model import load_speaker_model
+
+    model_dir = model_dir_of(run_or_dir)
+    root = scoring_dir(Path(run_or_dir), model_dir)
+    out = Path(out)
+    _prepare(out, overwrite)
+    model = load_speaker_model(model_dir, device="cpu")
+    merged = _save_backbone_and_method(model, out)
+    shutil.copyfile(model_dir / "backend.safetensors", out / "backend.safetensors")
+    meta = json.loads((model_dir / "model.json").read_text())
+    meta["source_backbone"] = meta["backbone"]["name_or_path"]
+    meta["backbone"] = {
+        **meta["backbone"],
+        "name_or_path": BACKBONE_DIR,
+        "config_overrides": {},  # baked into backbone/config.json
+        "normalize_wav": bool(model.backbone.normalize_wav),
+        "init_seed": None,
+    }
+    meta["method"] = "frozen" if merged else model.method.name
+    meta["source_method"] = model.method.name
+    (out / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
+    for name in (SCORING_FILE, COHORT_FILE, CALIBRATION_FILE):
+        if (root / name).is_file():
+            shutil.copyfile(root / name, out / name)
+    summary: dict[str, Any] = {"out": out, "merged": merged, "method": model.method.name}
+    exported = load_speaker_model(out, device="cpu") if check or onnx else None
+    if check:
+        summary["max_rel_err"] = check_export(model, exported, out)
+    if onnx:
+        from spkpeft.inference.onnx_export import export_onnx
+
+        summary["onnx"] = export_onnx(exported, out / "model.onnx")  # the plain (merged) model
+    from spkpeft.inference.model_card import write_model_card
+
+    report = root / "report.json"
+    write_model_card(out, model, meta, merged, report if report.is_file() else None)
+    log.info("exported %s to %s (%s)", model_dir, out, "merged" if merged else "method kept apart")
+    return summary
+
+
+def _prepare(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{out} exists and is not empty; choose a new directory or pass --force")
+        if not (out / "model.json").is_file():
+            raise FileExistsError(f"{out} is not an earlier export (no model.json); refusing to overwrite it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _save_backbone_and_method(model: Any, out: Path) -> bool:
+    """Save the (merged) transformers model to OUT/backbone and the method to OUT/method; True if merged."""
+    from spkpeft.methods.base import MergeNotSupported
+    from spkpeft.methods.frozen import Frozen, FrozenConfig
+    from spkpeft.methods.io import save_method
+
+    try:
+        hf = model.method.merge()
+        merged = True
+    except MergeNotSupported as e:
+        log.info("%s; exporting the backbone and the method's parameters apart", e)
+        hf, merged = model.backbone.model, False
+    hf.save_pretrained(out / BACKBONE_DIR)
+    if merged:
+        # a frozen method on the merged backbone: nothing to load beyond the backbone weights
+        save_method(Frozen(FrozenConfig(), model.backbone), out / "method")
+    else:
+        save_method(model.method, out / "method")
+    return merged
+
+
+def probe_waveforms(
+    seconds: tuple[float, ...] = (1.3, 2.0), seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A padded batch (B, S) of deterministic noise-plus-tone signals and their lengths (B,)."""
+    rng = np.random.default_rng(seed)
+    n = [int(s * 16000) for s in seconds]
+    wav = torch.zeros(len(n), max(n))
+    for i, k in enumerate(n):
+        t = np.arange(k) / 16000
+        x = 0.3 * np.sin(2 * np.pi * (120 + 40 * i) * t) + 0.05 * rng.standard_normal(k)
+        wav[i, :k] = torch.from_numpy(x.astype(np.float32))
+    return wav, torch.tensor(n)
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    """max over rows of ||a - b|| / ||a|| (a, b: (B, E))."""
+    return float(((a - b).norm(dim=1) / a.norm(dim=1).clamp_min(1e-12)).max())
+
+
+def check_export(model: Any, exported: Any, out: Path) -> float:
+    """Compare the embeddings of the run's ``model`` and the ``exported`` one (loaded from ``out``) on
+    probe signals; raise if they differ."""
+    wav, lengths = probe_waveforms()
+    ref = model.embed(wav, lengths)
+    got = exported.embed(wav, lengths)
+    err = relative_error(ref, got)
+    if not err < CHECK_TOLERANCE:
+        raise RuntimeError(
+            f"the exported model in {out} gives other embeddings than the run (relative error {err:.2e} "
+            f">= {CHECK_TOLERANCE:g}); please report this with the method name ({model.method.name})"
+        )
+    log.info("export check: embeddings match the run (max relative error %.2e)", err)
+    return err

@@ -1,0 +1,164 @@
+"""``spkpeft eval``: evaluate a trained run on trial lists and write its report.
+
+Steps: read the trial lists and check every id against the test manifest (an unknown id is an error
+naming it); embed the utterances the trials use (cached in ``RUN/embeddings/``); embed a per-speaker
+subsample of the training manifest as the AS-norm cohort and calibration set (also cached); score with
+:func:`spkpeft.eval.pipeline.evaluate`; write ``report.md``/``report.json``/plots, the calibration
+(``RUN/calibration.json``) and the scoring state (``RUN/scoring.json`` + ``cohort.safetensors``) that
+:class:`spkpeft.SpeakerVerifier` uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spkpeft.data.trials import Trial, check_trials, read_trials
+from spkpeft.eval.run_config import RunEvalConfig, parse_trial_specs
+from spkpeft.inference.embedding import (
+    ChunkSettings,
+    LayerStats,
+    cache_key,
+    embed_manifest,
+    model_dir_of,
+    model_fingerprint,
+)
+
+log = logging.getLogger(__name__)
+
+
+def run_eval_config(run: str | Path) -> tuple[RunEvalConfig, str]:
+    """(the run's ``eval`` section, its training manifest) from ``RUN/config.yaml`` (defaults if absent)."""
+    from spkpeft.experiment import load_experiment
+
+    path = Path(run) / "config.yaml"
+    if not path.is_file():
+        log.warning("%s not found: default eval settings, no training manifest", path)
+        return RunEvalConfig(), ""
+    cfg = load_experiment(path)
+    return cfg.eval, cfg.data.train_manifest
+
+
+def cache_dir(run: Path, manifest: str | Path, prefix: str = "") -> Path:
+    """``RUN/embeddings/<prefix><manifest stem>-<hash of its absolute path>``."""
+    p = Path(manifest)
+    stem = p.name.split(".")[0] or "manifest"
+    digest = hashlib.sha256(str(p.resolve()).encode()).hexdigest()[:8]
+    return run / "embeddings" / f"{prefix}{stem}-{digest}"
+
+
+def sample_per_speaker(utts: Sequence[Any], cap: int, seed: int = 0) -> list[Any]:
+    """At most ``cap`` utterances per speaker (seeded choice; 0 keeps all), in manifest order."""
+    if cap <= 0:
+        return list(utts)
+    by_spk: dict[str, list[int]] = {}
+    for i, u in enumerate(utts):
+        by_spk.setdefault(u.speaker, []).append(i)
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    for spk in sorted(by_spk):
+        idx = by_spk[spk]
+        keep += idx if len(idx) <= cap else rng.choice(idx, cap, replace=False).tolist()
+    return [utts[i] for i in sorted(keep)]
+
+
+def load_trial_lists(specs: Mapping[str, Path], manifest_ids: Sequence[str], manifest: str) -> dict:
+    lists: dict[str, list[Trial]] = {}
+    for name, path in specs.items():
+        trials = read_trials(path)
+        check_trials(trials, manifest_ids, where=f"trial list {path} vs manifest {manifest}")
+        lists[name] = trials
+    return lists
+
+
+def evaluate_run(
+    run: str | Path,
+    trials: Sequence[str] = (),
+    manifest: str | None = None,
+    cohort_manifest: str | None = None,
+    config: RunEvalConfig | None = None,
+    device: str | None = None,
+    plots: bool = True,
+) -> dict[str, Path]:
+    """Evaluate ``run`` (see the module docstring); returns the written paths (``markdown`` = report.md).
+
+    ``trials``: ``PATH`` or ``NAME=PATH`` specs (default: the run config's ``eval.trials``);
+    ``manifest``/``cohort_manifest`` default to ``eval.manifest`` and ``eval.cohort_manifest`` (else
+    ``data.train_manifest``); ``config`` replaces the run's whole ``eval`` section.
+    """
+    from spkpeft.data.manifest import load_utterances
+    from spkpeft.eval.pipeline import TrainingSet, evaluate
+    from spkpeft.eval.report import write_report
+    from spkpeft.model import load_speaker_model
+
+    run = Path(run)
+    model_dir = model_dir_of(run)
+    run_cfg, train_manifest = run_eval_config(run)
+    cfg = config or run_cfg
+    manifest = manifest or cfg.manifest
+    if not manifest:
+        raise ValueError("no test manifest: pass --manifest or set eval.manifest in the run's config.yaml")
+    specs = parse_trial_specs(list(trials) or cfg.trials)
+    if not specs:
+        raise ValueError("no trial lists: pass --trials FILE or set eval.trials in the run's config.yaml")
+    utts = load_utterances(manifest, need_speaker=False)
+    lists = load_trial_lists(specs, [u.id for u in utts], manifest)
+    used = {u for tl in lists.values() for t in tl for u in (t.enroll, t.test)}
+    test_utts = [u for u in utts if u.id in used]
+
+    model = load_speaker_model(model_dir, device=device)
+    chunks = ChunkSettings(cfg.chunk_seconds, cfg.overlap_seconds)
+    key = cache_key(model_fingerprint(model_dir), chunks)
+    extract = dict(chunks=chunks, batch_size=cfg.batch_size, max_batch_seconds=cfg.max_batch_seconds)
+    test_cache = cache_dir(run, manifest)
+    stats = LayerStats(model)
+    if any(test_cache.glob("emb-*.safetensors")):  # statistics of the utterances already cached
+        stats.load_merge(test_cache / "layer_stats.json")
+    n_before = stats.count
+    test = embed_manifest(model, test_utts, test_cache, key, stats=stats, **extract)
+    if stats.count > n_before:
+        stats.save(test_cache / "layer_stats.json")
+
+    cohort_path = cohort_manifest or cfg.cohort_manifest or train_manifest
+    train_set = None
+    if cohort_path:
+        cohort_utts = sample_per_speaker(load_utterances(cohort_path), cfg.cohort_per_speaker, cfg.seed)
+        table = embed_manifest(model, cohort_utts, cache_dir(run, cohort_path, "cohort-"), key, **extract)
+        train_set = TrainingSet(table, {u.id: u.speaker for u in cohort_utts})
+    else:
+        log.warning("no cohort manifest (eval.cohort_manifest / data.train_manifest): cosine scores only")
+    scoring = cfg.scoring()
+    results = evaluate(test, lists, cohort=train_set, config=scoring)
+    written = write_report(run, results, layer_values=_layer_values(stats, model), plots=plots)
+    state = _scoring_state(results, train_set, scoring, (chunks.chunk_seconds, chunks.overlap_seconds))
+    written["scoring"] = state.save(run)
+    return written
+
+
+def _layer_values(stats: LayerStats, model: Any) -> dict:
+    """Per-layer series for the report: averaged ``method.stats()`` keyed ``<series>/<layer>`` and the
+    back-end's layer weights (the static ones even when every embedding came from the cache)."""
+    means = stats.means()
+    if "layer_weights" not in means:
+        w = model.backend.layer_weights()
+        if w is not None:
+            means["layer_weights"] = [float(x) for x in w.detach().float().cpu().reshape(-1)]
+    return {k: v for k, v in means.items() if k == "layer_weights" or k.rpartition("/")[2].isdigit()}
+
+
+def _scoring_state(results: dict, train_set: Any, scoring: Any, chunks: tuple[float, float]) -> Any:
+    from spkpeft.eval.asnorm import build_cohort
+    from spkpeft.inference.scoring_state import state_from_results
+
+    mean = cohort = None
+    if train_set is not None:
+        # the same mean and cohort that evaluate() built (deterministic functions of the cohort table)
+        mean = train_set.table.mean() if scoring.subtract_mean else None
+        if scoring.asnorm:
+            cohort = build_cohort(train_set.table, train_set.utt2spk, subtract_mean=scoring.subtract_mean)
+    return state_from_results(results, mean, cohort, scoring.top_k, chunks)

@@ -1,0 +1,75 @@
+"""A tiny tone corpus (train + test + trials), a LoRA run trained on it, and that run evaluated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spkpeft.data.audio import write_audio
+from spkpeft.data.make_trials import make_trials
+from spkpeft.data.manifest import CutSet, make_cut, save_manifest
+from spkpeft.data.trials import write_trials
+
+
+def tone(seconds: float, freq: float, seed: int) -> np.ndarray:
+    t = np.arange(int(seconds * 16000)) / 16000
+    noise = np.random.default_rng(seed).normal(0, 0.05, len(t))
+    return (0.3 * np.sin(2 * np.pi * freq * t) + 0.1 * np.sin(2 * np.pi * 2.5 * freq * t) + noise).astype(
+        np.float32
+    )
+
+
+def _corpus(root: Path, name: str, speakers: range, durations: tuple[float, ...]) -> Path:
+    cuts = []
+    for s in speakers:
+        for n, dur in enumerate(durations):
+            path = root / name / f"spk{s}" / f"utt{n}.wav"
+            write_audio(path, tone(dur, 110 + 70 * s, seed=100 * s + n), 16000)
+            cuts.append(make_cut(path, f"spk{s}/utt{n}", speaker=f"spk{s}"))
+    return save_manifest(CutSet.from_cuts(cuts), root / f"{name}.jsonl.gz")
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """train: 5 speakers x 3 utterances; test: 3 other speakers x 3; trials: 6 target + 6 non-target."""
+    root = tmp_path_factory.mktemp("api_corpus")
+    train = _corpus(root, "train", range(5), (0.6, 0.8, 1.0))
+    test = _corpus(root, "test", range(5, 8), (0.7, 0.9, 1.1))
+    by_spk = {f"spk{s}": [f"spk{s}/utt{n}" for n in range(3)] for s in range(5, 8)}
+    trials = root / "trials.txt"
+    write_trials(make_trials(by_spk, 6, 6, seed=0), trials)
+    return {"root": root, "train": train, "test": test, "trials": trials}
+
+
+@pytest.fixture(scope="session")
+def lora_run(corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny LoRA run (2-layer WavLM, hidden 32) trained for a few steps; not evaluated."""
+    from spkpeft.experiment import load_experiment
+    from spkpeft.train.trainer import train
+
+    out = tmp_path_factory.mktemp("api_runs") / "lora"
+    cfg = load_experiment(
+        "tiny",
+        [
+            f"data.train_manifest={corpus['train']}",
+            f"train.output_dir={out}",
+            "method={name: lora, r: 2}",
+            "train.epochs=1",
+            "train.checkpoint_every=0",
+            f"eval.manifest={corpus['test']}",
+            f"eval.trials=[vox={corpus['trials']}]",
+            "eval.calibration_trials=2000",
+        ],
+    )
+    return train(cfg)
+
+
+@pytest.fixture(scope="session")
+def evaluated_run(lora_run: Path) -> Path:
+    """``lora_run`` after ``spkpeft eval`` (report, calibration, scoring state written into it)."""
+    from spkpeft.cli import main
+
+    assert main(["eval", str(lora_run)]) == 0
+    return lora_run
