@@ -1,7 +1,12 @@
-"""Trial lists: ``label enroll test`` lines (VoxCeleb style); ids are manifest (cut) ids."""
+"""Trial lists: ``label enroll test`` lines (VoxCeleb style); ids are manifest (cut) ids.
+
+Reading (VoxCeleb, CN-Celeb, Kaldi styles), writing, checking against a manifest; balanced trial lists for
+any manifest are made by :mod:`spkpeft.data.make_trials`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +18,13 @@ class Trial:
     label: int | None  # 1 target, 0 non-target, None unknown (scoring only)
 
 
+TARGET_WORDS = {"1": 1, "target": 1, "tgt": 1, "0": 0, "nontarget": 0, "nontgt": 0, "imp": 0}
+
+
 def read_trials(path: str | Path) -> list[Trial]:
-    """Read a ``label enroll test`` (or ``enroll test``) trial list. Malformed lines raise ValueError
-    naming the file and line number."""
+    """Read a trial list: ``label enroll test`` (VoxCeleb: Vox1-O/E/H, original and cleaned),
+    ``enroll test label`` (CN-Celeb ``trials.lst``, Kaldi ``target``/``nontarget``) or ``enroll test``
+    (unlabelled). Malformed lines raise ValueError naming the file and line number."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"trial list not found: {path}")
@@ -25,9 +34,15 @@ def read_trials(path: str | Path) -> list[Trial]:
         if not parts or parts[0].startswith("#"):
             continue
         if len(parts) == 3:
-            if parts[0] not in {"0", "1"}:
-                raise ValueError(f"{path}:{n}: label must be 0 or 1, got {parts[0]!r}")
-            out.append(Trial(parts[1], parts[2], int(parts[0])))
+            if parts[0] in {"0", "1"}:
+                out.append(Trial(parts[1], parts[2], int(parts[0])))
+            elif parts[2].lower() in TARGET_WORDS:
+                out.append(Trial(parts[0], parts[1], TARGET_WORDS[parts[2].lower()]))
+            else:
+                raise ValueError(
+                    f"{path}:{n}: expected 'label enroll test' (label 0/1) or 'enroll test label' "
+                    f"(label 0/1/target/nontarget), got {line!r}"
+                )
         elif len(parts) == 2:
             out.append(Trial(parts[0], parts[1], None))
         else:
@@ -37,8 +52,42 @@ def read_trials(path: str | Path) -> list[Trial]:
     return out
 
 
+def cnceleb_id(name: str) -> str:
+    """A CN-Celeb trial entry -> manifest id: ``test/id00800-singing-01-001.wav`` ->
+    ``id00800-singing-01-001``; ``id00800-enroll`` stays (the ids ``prepare cnceleb`` writes)."""
+    stem = name.rsplit("/", 1)[-1]
+    for ext in (".wav", ".flac"):
+        if stem.endswith(ext):
+            stem = stem[: -len(ext)]
+    return stem
+
+
+def read_cnceleb_trials(path: str | Path) -> list[Trial]:
+    """CN-Celeb ``eval/lists/trials.lst`` (``enroll test label``) with ids mapped by :func:`cnceleb_id`."""
+    return [Trial(cnceleb_id(t.enroll), cnceleb_id(t.test), t.label) for t in read_trials(path)]
+
+
+def check_trials(trials: Sequence[Trial], ids: Iterable[str], where: str = "trial list") -> None:
+    """Raise ValueError if a trial names an utterance not in ``ids``, listing the first missing ones."""
+    known = set(ids)
+    missing: list[str] = []
+    seen: set[str] = set()
+    for t in trials:
+        for u in (t.enroll, t.test):
+            if u not in known and u not in seen:
+                seen.add(u)
+                missing.append(u)
+    if missing:
+        example = next(iter(known), "<none>")
+        raise ValueError(
+            f"{where}: {len(missing)} utterance(s) named in the trials are not in the manifest "
+            f"({len(known)} utterances, e.g. {example!r}); first missing: {missing[:5]}"
+        )
+
+
 def write_trials(trials: list[Trial], path: str | Path) -> None:
     lines = [
         f"{t.label} {t.enroll} {t.test}" if t.label is not None else f"{t.enroll} {t.test}" for t in trials
     ]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("\n".join(lines) + "\n")
