@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+import spkpeft.data  # noqa: F401  (lhotse import shim)
+
 log = logging.getLogger(__name__)
 
 SR = 16000
