@@ -28,7 +28,10 @@ def test_train_eval_transcribe(tiny_whisper, mixtures, unit_corpus, tmp_path, ca
                  "--out", str(out)]) == 0  # fmt: skip
     report = json.loads(out.read_text())
     assert {"greedy", "beam2"} <= set(report) and report["greedy"]["utterances"] > 0
-    assert main(["-q", "tsasr", "eval", str(tiny_whisper), "--frozen", "--data", str(mixtures), "--beams", "1"]) == 0
+    assert (
+        main(["-q", "tsasr", "eval", str(tiny_whisper), "--frozen", "--data", str(mixtures), "--beams", "1"])
+        == 0
+    )
 
     from lhotse import CutSet
 

@@ -56,9 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _simulate(a: argparse.Namespace) -> int:
-    import spkpeft.data  # noqa: F401
     from lhotse import CutSet
 
+    import spkpeft.data  # noqa: F401
     from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
 
     if not Path(a.manifest).is_file():
@@ -94,11 +94,14 @@ def _eval(a: argparse.Namespace) -> int:
     report = evaluate(model, MixtureData(a.data, source), a.beams, a.normalizer, a.batch_size)
     for name, sc in report.items():
         if name != "examples":
-            print(f"{name}: WER {100 * sc['wer']:.2f} %  mean per-utterance WER {100 * sc['mean_utt_wer']:.2f} %"
-                  f"  ({sc['utterances']} utterances)")  # fmt: skip
+            print(_line(name, sc) + f"  ({sc['utterances']} utterances)")
     if a.out:
         Path(a.out).write_text(json.dumps(report, indent=2))
     return 0
+
+
+def _line(name: str, sc: dict) -> str:
+    return f"{name}: WER {100 * sc['wer']:6.2f} %  mean per-utterance WER {100 * sc['mean_utt_wer']:6.2f} %"
 
 
 def _transcribe(a: argparse.Namespace) -> int:
@@ -144,8 +147,9 @@ def _demo(a: argparse.Namespace) -> int:
     for name in ("frozen", "prompt"):
         for search, sc in report[name].items():
             if search != "examples":
-                print(f"{name:7s} {search:7s} WER {100 * sc['wer']:6.2f} %  mean per-utt {100 * sc['mean_utt_wer']:6.2f} %")
-    print(f"trainable fraction {100 * report['trainable_fraction']:.2f} %; report: {Path(a.work_dir) / 'report.json'}")
+                print(_line(f"{name:7s} {search:7s}", sc))
+    frac = 100 * report["trainable_fraction"]
+    print(f"trainable fraction {frac:.2f} %; report: {Path(a.work_dir) / 'report.json'}")
     return 0
 
 

@@ -55,7 +55,9 @@ class TSASRConfig:
     out_dir: str = "runs/tsasr"
 
 
-def load_config(path: str | Path | None, overrides: list[str] = (), data: dict[str, Any] | None = None) -> TSASRConfig:
+def load_config(
+    path: str | Path | None, overrides: list[str] = (), data: dict[str, Any] | None = None
+) -> TSASRConfig:
     """YAML file (or ``data``) + ``a.b=c`` overrides -> validated :class:`TSASRConfig`."""
     raw = load_yaml(path) if path is not None else dict(data or {})
     cfg = parse(TSASRConfig, apply_overrides(raw, list(overrides)))

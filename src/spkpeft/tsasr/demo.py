@@ -35,6 +35,8 @@ class DemoSizes:
     prompt_length: int = 8
     tune_lr: float = 5e-3
     words: tuple[int, int] = (3, 5)
+    overlap: tuple[float, float] = (0.5, 1.0)
+    snr_db: tuple[float, float] = (-3.0, 3.0)
     beams: tuple[int, ...] = (1, 3)
     seed: int = 0
 
@@ -51,7 +53,9 @@ class _Singles(torch.utils.data.Dataset):
         return c.id, c.load_audio()[0], torch.zeros(1).numpy(), c.supervisions[0].text
 
 
-def pretrain_single(whisper_dir: Path, cuts, steps: int, batch_size: int, lr: float = 2e-3, seed: int = 0) -> None:  # noqa: ANN001
+def pretrain_single(
+    whisper_dir: Path, cuts, steps: int, batch_size: int, lr: float = 2e-3, seed: int = 0
+) -> None:  # noqa: ANN001
     """Train every weight of the Whisper in ``whisper_dir`` on single-speaker utterances; save in place."""
     model = TSWhisper.from_config(ModelConfig(whisper=str(whisper_dir), method="frozen"), speaker_dim=1)
     whisper = model.whisper.requires_grad_(True)
@@ -79,11 +83,19 @@ def prepare(work: Path, s: DemoSizes) -> Path:
     """Corpora, mixtures and the single-speaker Whisper under ``work`` (reused when already there)."""
     whisper_dir = work / "whisper-single"
     if not (whisper_dir / "done").exists():
-        train = make_unit_corpus(work / "corpus-train", s.train_speakers, s.utterances, s.seed, s.words, 1, "tr")
-        test = make_unit_corpus(work / "corpus-test", s.test_speakers, s.utterances, s.seed + 1, s.words, 1, "te")
+        train = make_unit_corpus(
+            work / "corpus-train", s.train_speakers, s.utterances, s.seed, s.words, 1, "tr"
+        )
+        test = make_unit_corpus(
+            work / "corpus-test", s.test_speakers, s.utterances, s.seed + 1, s.words, 1, "te"
+        )
         window = 2.0 - 2 * (s.prompt_length + 1) * 0.01
-        simulate_mixtures(train, work / "mix-train", SimulateConfig(s.train_mixtures, seed=s.seed, max_seconds=window))
-        simulate_mixtures(test, work / "mix-test", SimulateConfig(s.test_mixtures, seed=s.seed + 1, max_seconds=window))
+        simulate_mixtures(
+            train, work / "mix-train", SimulateConfig(s.train_mixtures, s.overlap, s.snr_db, s.seed, window)
+        )
+        simulate_mixtures(
+            test, work / "mix-test", SimulateConfig(s.test_mixtures, s.overlap, s.snr_db, s.seed + 1, window)
+        )
         build_tiny_whisper(whisper_dir, chunk_seconds=2, seed=s.seed)
         pretrain_single(whisper_dir, train, s.pretrain_steps, s.batch_size, seed=s.seed)
         (whisper_dir / "done").write_text("ok")

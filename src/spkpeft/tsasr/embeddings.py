@@ -46,7 +46,9 @@ class FileEmbeddings:
             raise ValueError(f"{self.path} holds no embeddings")
         dims = {v.shape for v in self.table.values()}
         if len(dims) != 1 or len(next(iter(dims))) != 1:
-            raise ValueError(f"{self.path}: embeddings must all be 1-D of one size, found shapes {sorted(dims)}")
+            raise ValueError(
+                f"{self.path}: embeddings must all be 1-D of one size, found shapes {sorted(dims)}"
+            )
         self._dim = next(iter(dims))[0]
 
     @property
@@ -72,7 +74,9 @@ def _read_table(path: Path) -> dict[str, np.ndarray]:
         if obj.dtype != object or not isinstance(obj.item(), dict):
             raise ValueError(f"{path}: a .npy embedding file must hold a dict utt_id -> vector")
         return {str(k): np.asarray(v, dtype=np.float32) for k, v in obj.item().items()}
-    raise ValueError(f"{path}: unsupported embedding file type {path.suffix!r}; use .npy, .npz or .safetensors")
+    raise ValueError(
+        f"{path}: unsupported embedding file type {path.suffix!r}; use .npy, .npz or .safetensors"
+    )
 
 
 def save_embeddings(table: dict[str, np.ndarray], path: str | Path) -> None:
@@ -107,7 +111,9 @@ class CallableEmbeddings:
             wav, sr = load_audio()
             vec = np.asarray(_to_numpy(self.embed(wav, sr)), dtype=np.float32).reshape(-1)
             if self._dim is not None and vec.shape[0] != self._dim:
-                raise ValueError(f"{self.name} returned {vec.shape[0]} dims for {utt_id!r}, earlier {self._dim}")
+                raise ValueError(
+                    f"{self.name} returned {vec.shape[0]} dims for {utt_id!r}, earlier {self._dim}"
+                )
             self._dim = vec.shape[0]
             self._cache[utt_id] = vec
         return self._cache[utt_id]
@@ -131,7 +137,9 @@ class MelStatsEmbedder:
     differ in pitch and formants (the synthetic proof) until a speaker model is plugged in.
     """
 
-    def __init__(self, n_mels: int = 40, sr: int = 16000, pitch_bins: int = 24, pitch_weight: float = 1.0) -> None:
+    def __init__(
+        self, n_mels: int = 40, sr: int = 16000, pitch_bins: int = 24, pitch_weight: float = 1.0
+    ) -> None:
         from transformers.audio_utils import mel_filter_bank
 
         self.n_mels, self.sr, self.pitch_weight = n_mels, sr, pitch_weight

@@ -55,7 +55,9 @@ def wer_scores(refs: Sequence[str], hyps: Sequence[str], norm: Callable[[str], s
 
 
 @torch.no_grad()
-def transcribe_data(model: TSWhisper, data: MixtureData, num_beams: int, batch_size: int = 16) -> dict[str, str]:
+def transcribe_data(
+    model: TSWhisper, data: MixtureData, num_beams: int, batch_size: int = 16
+) -> dict[str, str]:
     """id -> hypothesis for every mixture of ``data``."""
     loader = DataLoader(data, batch_size, shuffle=False, collate_fn=lambda b: collate(model, b))
     dev = next(model.whisper.parameters()).device
@@ -68,7 +70,11 @@ def transcribe_data(model: TSWhisper, data: MixtureData, num_beams: int, batch_s
 
 
 def evaluate(
-    model: TSWhisper, data: MixtureData, beams: Sequence[int] = (1, 5), norm: str = "english", batch_size: int = 16
+    model: TSWhisper,
+    data: MixtureData,
+    beams: Sequence[int] = (1, 5),
+    norm: str = "english",
+    batch_size: int = 16,
 ) -> dict:
     """``{"greedy" | "beam5": scores, ...}`` plus ``examples`` (first 5 id/ref/hyp of the first search)."""
     refs = {c.id: c.supervisions[0].text for c in data.cuts}
@@ -78,7 +84,9 @@ def evaluate(
         hyps = transcribe_data(model, data, k, batch_size)
         name = "greedy" if k == 1 else f"beam{k}"
         report[name] = wer_scores([refs[i] for i in hyps], list(hyps.values()), fn)
-        report.setdefault("examples", [{"id": i, "ref": refs[i], "hyp": h} for i, h in list(hyps.items())[:5]])
+        report.setdefault(
+            "examples", [{"id": i, "ref": refs[i], "hyp": h} for i, h in list(hyps.items())[:5]]
+        )
         log.info("%s: WER %.2f %% (mean per utterance %.2f %%)", name, 100 * report[name]["wer"],
                  100 * report[name]["mean_utt_wer"])  # fmt: skip
     return report

@@ -83,14 +83,18 @@ class TSWhisper(nn.Module):
             tok = WhisperTokenizer.from_pretrained(cfg.whisper)
             fe = WhisperFeatureExtractor.from_pretrained(cfg.whisper)
         except OSError as e:
-            raise FileNotFoundError(f"cannot load Whisper {cfg.whisper!r} (hub id or local dir): {e}") from None
+            raise FileNotFoundError(
+                f"cannot load Whisper {cfg.whisper!r} (hub id or local dir): {e}"
+            ) from None
         return cls(whisper, tok, fe, cfg, speaker_dim)
 
     def _inject_lora(self) -> None:
         from peft import LoraConfig, inject_adapter_in_model
 
         lc = self.cfg.lora
-        conf = LoraConfig(r=lc.r, lora_alpha=lc.alpha, target_modules=list(lc.target_modules), lora_dropout=0.0)
+        conf = LoraConfig(
+            r=lc.r, lora_alpha=lc.alpha, target_modules=list(lc.target_modules), lora_dropout=0.0
+        )
         inject_adapter_in_model(conf, self.whisper)
 
     def train(self, mode: bool = True) -> TSWhisper:
@@ -120,7 +124,9 @@ class TSWhisper(nn.Module):
             raise ValueError(f"audio must be at {fe.sampling_rate} Hz, got {sampling_rate}")
         longest = max(len(w) for w in wavs)
         if longest > fe.n_samples:
-            raise ValueError(f"audio of {longest / sampling_rate:.2f} s exceeds Whisper's {fe.chunk_length} s window")
+            raise ValueError(
+                f"audio of {longest / sampling_rate:.2f} s exceeds Whisper's {fe.chunk_length} s window"
+            )
         feats = fe(list(wavs), sampling_rate=sampling_rate, return_tensors="pt").input_features
         lengths = torch.tensor([len(w) // fe.hop_length for w in wavs])
         return shift_features(feats, self.encoder_slots, lengths)
@@ -183,7 +189,10 @@ class TSWhisper(nn.Module):
             max_new_tokens = self.whisper.config.max_target_positions // 2 - len(prompt) - 4
         with self._conditioned(speaker):
             return self.whisper.generate(
-                input_features=features, return_timestamps=return_timestamps, max_new_tokens=max_new_tokens, **kw
+                input_features=features,
+                return_timestamps=return_timestamps,
+                max_new_tokens=max_new_tokens,
+                **kw,
             )
 
     def decode(self, ids: torch.Tensor) -> list[str]:

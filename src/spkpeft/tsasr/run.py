@@ -36,7 +36,9 @@ def load_trainable(model: TSWhisper, path: Path) -> None:
     with torch.no_grad():
         for n, p in own.items():
             if p.shape != state[n].shape:
-                raise ValueError(f"{path}: {n} has shape {tuple(state[n].shape)}, model wants {tuple(p.shape)}")
+                raise ValueError(
+                    f"{path}: {n} has shape {tuple(state[n].shape)}, model wants {tuple(p.shape)}"
+                )
             p.copy_(state[n])
 
 
@@ -71,7 +73,9 @@ def save_checkpoint(run_dir: Path, model: TSWhisper, opt, sched, step: int, epoc
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_trainable(model, tmp / WEIGHTS)
-    torch.save({"opt": opt.state_dict(), "sched": sched.state_dict(), "step": step, "epoch": epoch}, tmp / "state.pt")
+    torch.save(
+        {"opt": opt.state_dict(), "sched": sched.state_dict(), "step": step, "epoch": epoch}, tmp / "state.pt"
+    )
     final = run_dir / CKPT
     old = run_dir / (CKPT + ".old")
     if final.exists():

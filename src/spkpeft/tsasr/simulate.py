@@ -129,5 +129,7 @@ def _group(cuts) -> dict[str, list]:  # noqa: ANN001
     for s in single:
         del by_spk[s]
     if no_label or single:
-        log.info("skipped %d cuts without speaker/text and %d single-utterance speakers", no_label, len(single))
+        log.info(
+            "skipped %d cuts without speaker/text and %d single-utterance speakers", no_label, len(single)
+        )
     return dict(by_spk)

@@ -94,7 +94,9 @@ class SlotHooks:
                 if self._speaker is None:
                     raise RuntimeError("prompted encoder ran without a speaker embedding (use .speaker(emb))")
                 if self._speaker.shape[0] != h.shape[0]:
-                    raise ValueError(f"{self._speaker.shape[0]} speaker embeddings for a batch of {h.shape[0]}")
+                    raise ValueError(
+                        f"{self._speaker.shape[0]} speaker embeddings for a batch of {h.shape[0]}"
+                    )
                 h = _replace(h, 0, self._speaker.unsqueeze(1))
             p = self.prompts.encoder_prompts(i)
             if p is not None:
@@ -114,7 +116,9 @@ class SlotHooks:
                 return None
             h = args[0]
             if h.shape[1] < 1 + p.shape[0]:
-                raise ValueError(f"decoder input of {h.shape[1]} tokens is shorter than its {p.shape[0]} slots")
+                raise ValueError(
+                    f"decoder input of {h.shape[1]} tokens is shorter than its {p.shape[0]} slots"
+                )
             return (_replace(h, 1, p), *args[1:])
 
         return hook

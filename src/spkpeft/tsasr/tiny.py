@@ -124,7 +124,9 @@ def generation_config(tokenizer: WhisperTokenizer, config: WhisperConfig) -> Gen
     )
 
 
-def build_tiny_whisper(out_dir: str | Path, chunk_seconds: int = 2, seed: int = 0, **overrides: object) -> Path:
+def build_tiny_whisper(
+    out_dir: str | Path, chunk_seconds: int = 2, seed: int = 0, **overrides: object
+) -> Path:
     """Save a random tiny Whisper (model, tokenizer, feature extractor, generation config) to ``out_dir``,
     loadable with ``from_pretrained(out_dir)`` like any hub checkpoint. Returns ``out_dir``."""
     import torch

@@ -44,10 +44,14 @@ def train(cfg: TSASRConfig, run_dir: str | Path | None = None) -> Path:
         raise ValueError("data.train is empty: give the mixture manifest to train on")
     data = MixtureData(cfg.data.train, build_source(cfg.speaker), cache=cfg.data.cache)
     model = TSWhisper.from_config(cfg.model, data.speaker_dim())
-    log.info("method %s trains %.3f %% of Whisper's parameters", cfg.model.method, 100 * model.trainable_fraction())
+    log.info(
+        "method %s trains %.3f %% of Whisper's parameters", cfg.model.method, 100 * model.trainable_fraction()
+    )
     o = cfg.optim
     gen = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(data, o.batch_size, shuffle=True, generator=gen, collate_fn=lambda b: collate(model, b))
+    loader = DataLoader(
+        data, o.batch_size, shuffle=True, generator=gen, collate_fn=lambda b: collate(model, b)
+    )
     total = o.max_steps or o.epochs * len(loader)
     opt = torch.optim.AdamW(model.trainable_parameters().values(), lr=o.lr, weight_decay=o.weight_decay)
     sched = _schedule(opt, o.warmup_steps, total)
