@@ -9,15 +9,17 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from spkpeft.tsasr.config import load_config
-from spkpeft.tsasr.data import MixtureData, build_source, collate
+from spkpeft.tsasr.data import MixtureData, build_source
 from spkpeft.tsasr.evaluate import evaluate
 from spkpeft.tsasr.model import ModelConfig, TSWhisper
 from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
+from spkpeft.tsasr.slots import IGNORE
 from spkpeft.tsasr.tiny import build_tiny_whisper
-from spkpeft.tsasr.units import make_unit_corpus
+from spkpeft.tsasr.units import make_unit_corpus, random_text
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +43,28 @@ class DemoSizes:
     seed: int = 0
 
 
-class _Singles(torch.utils.data.Dataset):
-    def __init__(self, cuts) -> None:  # noqa: ANN001
-        self.cuts = list(cuts)
-
-    def __len__(self) -> int:
-        return len(self.cuts)
-
-    def __getitem__(self, i: int) -> tuple:
-        c = self.cuts[i]
-        return c.id, c.load_audio()[0], torch.zeros(1).numpy(), c.supervisions[0].text
+def _whisper_like_batch(model: TSWhisper, items: list, rng: np.random.Generator) -> dict:
+    """A batch as Whisper sees in its own training: speech starting anywhere in the first 0.4 s of the
+    window, and half the time a "previous text" prompt (``<|startofprev|>`` + 1-14 tokens) before
+    ``<|startoftranscript|>`` (masked in the loss). Without this a tiny model never trains the later decoder
+    positions nor sees shifted audio, which prompt slots rely on."""
+    tok = model.tokenizer
+    prev = tok.convert_tokens_to_ids("<|startofprev|>")
+    wavs = [np.concatenate([np.zeros(rng.integers(0, 6400), np.float32), w]) for w, _ in items]
+    seqs, masks = [], []
+    for _, text in items:
+        ctx = []
+        if rng.random() < 0.5:
+            ctx = [prev] + tok(random_text(rng, (1, 7), 1), add_special_tokens=False).input_ids[:14]
+        seqs.append(ctx + tok(text).input_ids)
+        masks.append(len(ctx))
+    u = max(len(q) for q in seqs) - 1
+    ids = torch.full((len(seqs), u), tok.eos_token_id)
+    labels = torch.full((len(seqs), u), IGNORE)
+    for i, (q, k) in enumerate(zip(seqs, masks)):
+        ids[i, : len(q) - 1] = torch.tensor(q[:-1])
+        labels[i, k : len(q) - 1] = torch.tensor(q[k + 1 :])
+    return {"input_features": model.features(wavs), "decoder_input_ids": ids, "labels": labels}
 
 
 def pretrain_single(
@@ -59,16 +73,13 @@ def pretrain_single(
     """Train every weight of the Whisper in ``whisper_dir`` on single-speaker utterances; save in place."""
     model = TSWhisper.from_config(ModelConfig(whisper=str(whisper_dir), method="frozen"), speaker_dim=1)
     whisper = model.whisper.requires_grad_(True)
-    data = _Singles(cuts)
-    items = [data[i] for i in range(len(data))]
+    items = [(c.load_audio()[0], c.supervisions[0].text) for c in cuts]
     opt = torch.optim.AdamW(whisper.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
-    g = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
     for step in range(steps):
-        idx = torch.randint(len(items), (batch_size,), generator=g).tolist()
-        b = collate(model, [items[i] for i in idx])
-        loss = whisper(input_features=b["features"], decoder_input_ids=b["decoder_input_ids"],
-                       labels=b["labels"], use_cache=False).loss  # fmt: skip
+        b = _whisper_like_batch(model, [items[i] for i in rng.integers(len(items), size=batch_size)], rng)
+        loss = whisper(**b, use_cache=False).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(whisper.parameters(), 1.0)
         opt.step()
