@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,16 +44,25 @@ class DemoSizes:
     seed: int = 0
 
 
-def _whisper_like_batch(model: TSWhisper, items: list, rng: np.random.Generator) -> dict:
-    """A batch as Whisper sees in its own training: speech starting anywhere in the first 0.4 s of the
-    window, and half the time a "previous text" prompt (``<|startofprev|>`` + 1-14 tokens) before
-    ``<|startoftranscript|>`` (masked in the loss). Without this a tiny model never trains the later decoder
-    positions nor sees shifted audio, which prompt slots rely on."""
+def _whisper_like_batch(model: TSWhisper, items: list, rng: np.random.Generator, background: list) -> dict:
+    """A batch as Whisper sees in its own (in-the-wild) training: speech starting anywhere in the first
+    0.4 s of the window; half the time a quieter voice of another speaker in the background (10-20 dB
+    below, random offset; the label stays the main speaker's transcript, so the model learns to transcribe
+    the dominant voice, as Whisper does); and half the time a "previous text" prompt (``<|startofprev|>`` +
+    1-14 tokens) before ``<|startoftranscript|>``, masked in the loss. Without the shifts and the prompts
+    a tiny model never trains the positions the prompt slots use."""
     tok = model.tokenizer
     prev = tok.convert_tokens_to_ids("<|startofprev|>")
-    wavs = [np.concatenate([np.zeros(rng.integers(0, 6400), np.float32), w]) for w, _ in items]
+    wavs = []
+    for wav, _, spk in items:
+        wav = np.concatenate([np.zeros(rng.integers(0, 6400), np.float32), wav])
+        if rng.random() < 0.5:
+            other, _, ospk = background[rng.integers(len(background))]
+            if ospk != spk:
+                wav = _add_background(wav, other, rng.uniform(10, 20), rng)
+        wavs.append(wav)
     seqs, masks = [], []
-    for _, text in items:
+    for _, text, _ in items:
         ctx = []
         if rng.random() < 0.5:
             ctx = [prev] + tok(random_text(rng, (1, 7), 1), add_special_tokens=False).input_ids[:14]
@@ -67,18 +77,31 @@ def _whisper_like_batch(model: TSWhisper, items: list, rng: np.random.Generator)
     return {"input_features": model.features(wavs), "decoder_input_ids": ids, "labels": labels}
 
 
+def _add_background(
+    wav: np.ndarray, other: np.ndarray, snr_db: float, rng: np.random.Generator
+) -> np.ndarray:
+    """``wav`` + ``other`` scaled ``snr_db`` below it, at a random offset inside ``wav`` (length kept)."""
+    start = int(rng.integers(0, max(1, len(wav) - len(other) // 2)))
+    seg = other[: len(wav) - start]
+    gain = np.sqrt(np.mean(wav**2) / (np.mean(seg**2) + 1e-10) / 10 ** (snr_db / 10))
+    out = wav.copy()
+    out[start : start + len(seg)] += gain * seg
+    return out
+
+
 def pretrain_single(
     whisper_dir: Path, cuts, steps: int, batch_size: int, lr: float = 2e-3, seed: int = 0
 ) -> None:  # noqa: ANN001
     """Train every weight of the Whisper in ``whisper_dir`` on single-speaker utterances; save in place."""
     model = TSWhisper.from_config(ModelConfig(whisper=str(whisper_dir), method="frozen"), speaker_dim=1)
     whisper = model.whisper.requires_grad_(True)
-    items = [(c.load_audio()[0], c.supervisions[0].text) for c in cuts]
+    items = [(c.load_audio()[0], c.supervisions[0].text, c.supervisions[0].speaker) for c in cuts]
     opt = torch.optim.AdamW(whisper.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
     rng = np.random.default_rng(seed)
     for step in range(steps):
-        b = _whisper_like_batch(model, [items[i] for i in rng.integers(len(items), size=batch_size)], rng)
+        idx = rng.integers(len(items), size=batch_size)
+        b = _whisper_like_batch(model, [items[i] for i in idx], rng, items)
         loss = whisper(**b, use_cache=False).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(whisper.parameters(), 1.0)
@@ -131,6 +154,7 @@ def run_demo(work: str | Path, sizes: DemoSizes | None = None) -> dict:
     test = MixtureData(work / "mix-test" / "mixtures.jsonl.gz", source, cache=True)
     frozen = TSWhisper.from_config(ModelConfig(whisper=str(whisper_dir), method="frozen"), test.speaker_dim())
     report = {"frozen": evaluate(frozen, test, s.beams)}
+    shutil.rmtree(work / "run-prompt", ignore_errors=True)  # a fresh run, not a resumed one
     run = train(cfg, work / "run-prompt")
     from spkpeft.tsasr.run import load_run
 
