@@ -22,11 +22,11 @@ PROOF = DemoSizes(
     train_mixtures=800,
     test_mixtures=60,
     pretrain_steps=600,
-    tune_steps=600,
+    tune_steps=800,
     batch_size=16,
     prompt_length=8,
     tune_lr=1e-2,
-    overlap=(0.0, 0.5),
+    overlap=(0.0, 0.25),
     beams=(1,),
 )
 

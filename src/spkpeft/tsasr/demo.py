@@ -17,7 +17,7 @@ from spkpeft.tsasr.config import load_config
 from spkpeft.tsasr.data import MixtureData, build_source
 from spkpeft.tsasr.evaluate import evaluate
 from spkpeft.tsasr.model import ModelConfig, TSWhisper
-from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
+from spkpeft.tsasr.simulate import SimulateConfig, interferer_view, simulate_mixtures
 from spkpeft.tsasr.slots import IGNORE
 from spkpeft.tsasr.tiny import build_tiny_whisper
 from spkpeft.tsasr.units import make_unit_corpus, random_text
@@ -160,6 +160,12 @@ def run_demo(work: str | Path, sizes: DemoSizes | None = None) -> dict:
 
     tuned, _ = load_run(run)
     report["prompt"] = evaluate(tuned, test, s.beams)
+    # the same outputs scored against the interferer's transcript: does the model follow the enrolment?
+    view = work / "mix-test" / "interferer_view.jsonl.gz"
+    interferer_view(test.cuts).to_file(view)
+    other = MixtureData(view, source, cache=True)
+    report["frozen_vs_interferer"] = evaluate(frozen, other, (1,))
+    report["prompt_vs_interferer"] = evaluate(tuned, other, (1,))
     report["trainable_fraction"] = tuned.trainable_fraction()
     (work / "report.json").write_text(json.dumps(report, indent=2))
     return report
