@@ -61,3 +61,22 @@ def test_shipped_configs_parse() -> None:
         assert cfg.model.prompts.length == 16 and cfg.model.method == "prompt"
     paper = load_config(paths[0].with_name("tsasr_libri2mix_large_v2.yaml"))
     assert paper.optim.lr == 1e-4 and paper.optim.epochs == 10 and paper.model.prompts.reparam
+
+
+def test_training_resumes_from_checkpoint(tiny_whisper, mixtures, tmp_path, caplog) -> None:  # noqa: ANN001
+    import logging
+
+    from spkpeft.tsasr.config import load_config
+    from spkpeft.tsasr.train import train
+
+    data = {
+        "model": {"whisper": str(tiny_whisper), "prompts": {"length": 2}},
+        "data": {"train": str(mixtures)},
+        "optim": {"batch_size": 4, "epochs": 1},
+    }
+    run = train(load_config(None, data=data), tmp_path / "run")  # 1 epoch = 2 steps on 8 mixtures
+    first = (run / "model.safetensors").read_bytes()
+    caplog.set_level(logging.INFO, logger="spkpeft")
+    train(load_config(None, ["optim.epochs=2"], data=data), run)
+    assert any("resuming" in r.getMessage() and "step 2" in r.getMessage() for r in caplog.records)
+    assert (run / "model.safetensors").read_bytes() != first  # the second epoch changed the prompts
