@@ -15,20 +15,7 @@ import pytest
 
 from spkpeft.tsasr.demo import DemoSizes, run_demo
 
-PROOF = DemoSizes(
-    train_speakers=24,
-    test_speakers=6,
-    utterances=20,
-    train_mixtures=800,
-    test_mixtures=60,
-    pretrain_steps=600,
-    tune_steps=800,
-    batch_size=16,
-    prompt_length=8,
-    tune_lr=1e-2,
-    overlap=(0.0, 0.25),
-    beams=(1,),
-)
+PROOF = DemoSizes(beams=(1,))  # the documented configuration, greedy only
 
 
 @pytest.mark.slow
