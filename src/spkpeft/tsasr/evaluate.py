@@ -1,0 +1,92 @@
+"""Word error rates of a target-speaker Whisper on mixtures: greedy and beam search, corpus-level WER and
+the mean of per-utterance WERs, after Whisper's text normalisation, computed with jiwer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import torch
+from torch.utils.data import DataLoader
+
+from spkpeft import progress
+from spkpeft.tsasr.data import MixtureData, collate
+from spkpeft.tsasr.model import TSWhisper
+
+log = logging.getLogger(__name__)
+NORMALIZERS = ("english", "basic", "none")
+
+
+def normalizer(name: str, tokenizer=None) -> Callable[[str], str]:  # noqa: ANN001
+    """``english`` (EnglishTextNormalizer, with the tokenizer's spelling map when it has one), ``basic``
+    (BasicTextNormalizer) or ``none`` (whitespace only)."""
+    from transformers.models.whisper.english_normalizer import BasicTextNormalizer, EnglishTextNormalizer
+
+    if name == "english":
+        return EnglishTextNormalizer(getattr(tokenizer, "english_spelling_normalizer", None) or {})
+    if name == "basic":
+        return BasicTextNormalizer()
+    if name == "none":
+        return lambda s: " ".join(s.split())
+    raise ValueError(f"normalizer {name!r} is unknown; valid: {', '.join(NORMALIZERS)}")
+
+
+def wer_scores(refs: Sequence[str], hyps: Sequence[str], norm: Callable[[str], str]) -> dict[str, float]:
+    """Corpus WER (errors / reference words), mean per-utterance WER, and counts; empty references after
+    normalisation are left out of both (and counted in ``skipped_empty``)."""
+    import jiwer
+
+    pairs = [(norm(r), norm(h)) for r, h in zip(refs, hyps, strict=True)]
+    kept = [(r, h) for r, h in pairs if r.strip()]
+    if not kept:
+        raise ValueError("every reference is empty after normalisation: nothing to score")
+    r, h = [p[0] for p in kept], [p[1] for p in kept]
+    out = jiwer.process_words(r, h)
+    per_utt = [jiwer.wer(a, b) for a, b in kept]
+    return {
+        "wer": float(out.wer),
+        "mean_utt_wer": float(sum(per_utt) / len(per_utt)),
+        "substitutions": out.substitutions,
+        "deletions": out.deletions,
+        "insertions": out.insertions,
+        "utterances": len(kept),
+        "skipped_empty": len(pairs) - len(kept),
+    }
+
+
+@torch.no_grad()
+def transcribe_data(
+    model: TSWhisper, data: MixtureData, num_beams: int, batch_size: int = 16
+) -> dict[str, str]:
+    """id -> hypothesis for every mixture of ``data``."""
+    loader = DataLoader(data, batch_size, shuffle=False, collate_fn=lambda b: collate(model, b))
+    dev = next(model.whisper.parameters()).device
+    hyps: dict[str, str] = {}
+    for batch in progress.track(loader, total=len(loader), desc=f"decode beams={num_beams}"):
+        spk = batch["speaker"].to(dev) if model.prompts is not None else None
+        ids = model.generate(batch["features"].to(dev), spk, num_beams=num_beams)
+        hyps.update(zip(batch["ids"], model.decode(ids)))
+    return hyps
+
+
+def evaluate(
+    model: TSWhisper,
+    data: MixtureData,
+    beams: Sequence[int] = (1, 5),
+    norm: str = "english",
+    batch_size: int = 16,
+) -> dict:
+    """``{"greedy" | "beam5": scores, ...}`` plus ``examples`` (first 5 id/ref/hyp of the first search)."""
+    refs = {c.id: c.supervisions[0].text for c in data.cuts}
+    fn = normalizer(norm, model.tokenizer)
+    report: dict = {}
+    for k in beams:
+        hyps = transcribe_data(model, data, k, batch_size)
+        name = "greedy" if k == 1 else f"beam{k}"
+        report[name] = wer_scores([refs[i] for i in hyps], list(hyps.values()), fn)
+        report.setdefault(
+            "examples", [{"id": i, "ref": refs[i], "hyp": h} for i, h in list(hyps.items())[:5]]
+        )
+        log.info("%s: WER %.2f %% (mean per utterance %.2f %%)", name, 100 * report[name]["wer"],
+                 100 * report[name]["mean_utt_wer"])  # fmt: skip
+    return report

@@ -1,0 +1,218 @@
+"""Target-speaker Whisper: a frozen ``WhisperForConditionalGeneration`` plus what is trained for the task.
+
+``method``:
+- ``prompt``: only :class:`~spkpeft.tsasr.prompts.TSPrompts` train (about 1 % of a large Whisper).
+- ``lora``: the same speaker slot and prompts, plus LoRA (r 4 on q and v) injected with HF peft.
+- ``full``: the same speaker slot and prompts, plus every Whisper weight (the full fine-tuning baseline).
+- ``frozen``: plain Whisper, no slots (the reference the others are measured against).
+
+Whisper stays in eval mode in every case (no dropout), as in the reference recipe.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperTokenizer
+
+from spkpeft.tsasr.prompts import PromptConfig, TSPrompts
+from spkpeft.tsasr.slots import IGNORE, SlotHooks, shift_features
+
+log = logging.getLogger(__name__)
+METHODS = ("prompt", "lora", "full", "frozen")
+
+
+@dataclass
+class LoraSection:
+    r: int = 4
+    alpha: int = 8
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+
+
+@dataclass
+class ModelConfig:
+    """``whisper``: hub id or local directory (config, weights, tokenizer, feature extractor)."""
+
+    whisper: str = "openai/whisper-large-v2"
+    method: str = "prompt"
+    language: str = "en"
+    task: str = "transcribe"
+    prompts: PromptConfig = field(default_factory=PromptConfig)
+    lora: LoraSection = field(default_factory=LoraSection)
+
+
+class TSWhisper(nn.Module):
+    """Args: the loaded Whisper parts, the method name, and the speaker embedding size E."""
+
+    def __init__(
+        self,
+        whisper: WhisperForConditionalGeneration,
+        tokenizer: WhisperTokenizer,
+        feature_extractor: WhisperFeatureExtractor,
+        cfg: ModelConfig,
+        speaker_dim: int,
+    ) -> None:
+        super().__init__()
+        if cfg.method not in METHODS:
+            raise ValueError(f"model.method={cfg.method!r} is unknown; valid: {', '.join(METHODS)}")
+        self.cfg, self.speaker_dim = cfg, speaker_dim
+        self.tokenizer, self.feature_extractor = tokenizer, feature_extractor
+        tokenizer.set_prefix_tokens(language=cfg.language, task=cfg.task, predict_timestamps=False)
+        self.whisper = whisper
+        whisper.requires_grad_(cfg.method == "full")
+        if cfg.method == "lora":
+            self._inject_lora()
+        self.prompts: TSPrompts | None = None
+        self.hooks: SlotHooks | None = None
+        if cfg.method != "frozen":
+            c = whisper.config
+            self.prompts = TSPrompts(cfg.prompts, c.d_model, c.encoder_layers, c.decoder_layers, speaker_dim)
+            self.hooks = SlotHooks(whisper, self.prompts)
+        self.train(False)
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, speaker_dim: int) -> TSWhisper:
+        """Load ``cfg.whisper`` (hub id or directory) and attach the method."""
+        try:
+            whisper = WhisperForConditionalGeneration.from_pretrained(cfg.whisper)
+            tok = WhisperTokenizer.from_pretrained(cfg.whisper)
+            fe = WhisperFeatureExtractor.from_pretrained(cfg.whisper)
+        except OSError as e:
+            raise FileNotFoundError(
+                f"cannot load Whisper {cfg.whisper!r} (hub id or local dir): {e}"
+            ) from None
+        return cls(whisper, tok, fe, cfg, speaker_dim)
+
+    def _inject_lora(self) -> None:
+        from peft import LoraConfig, inject_adapter_in_model
+
+        lc = self.cfg.lora
+        conf = LoraConfig(
+            r=lc.r, lora_alpha=lc.alpha, target_modules=list(lc.target_modules), lora_dropout=0.0
+        )
+        inject_adapter_in_model(conf, self.whisper)
+
+    def train(self, mode: bool = True) -> TSWhisper:
+        """Only the added modules follow ``mode``; Whisper itself always stays in eval mode."""
+        super().train(mode)
+        self.whisper.eval()
+        return self
+
+    # ---- what trains ----
+    def trainable_parameters(self) -> dict[str, nn.Parameter]:
+        """name -> parameter of everything the method trains."""
+        return {n: p for n, p in self.named_parameters() if p.requires_grad}
+
+    def trainable_fraction(self) -> float:
+        base = sum(p.numel() for n, p in self.whisper.named_parameters() if "lora_" not in n)
+        return sum(p.numel() for p in self.trainable_parameters().values()) / base
+
+    # ---- inputs ----
+    @property
+    def encoder_slots(self) -> int:
+        return self.prompts.encoder_slots if self.prompts is not None else 0
+
+    def features(self, wavs: Sequence[np.ndarray], sampling_rate: int = 16000) -> torch.Tensor:
+        """16 kHz waveforms -> (B, 80, N) log-mel with the encoder slots reserved (see :mod:`slots`)."""
+        fe = self.feature_extractor
+        if sampling_rate != fe.sampling_rate:
+            raise ValueError(f"audio must be at {fe.sampling_rate} Hz, got {sampling_rate}")
+        longest = max(len(w) for w in wavs)
+        if longest > fe.n_samples:
+            raise ValueError(
+                f"audio of {longest / sampling_rate:.2f} s exceeds Whisper's {fe.chunk_length} s window"
+            )
+        feats = fe(list(wavs), sampling_rate=sampling_rate, return_tensors="pt").input_features
+        lengths = torch.tensor([len(w) // fe.hop_length for w in wavs])
+        return shift_features(feats, self.encoder_slots, lengths)
+
+    def prompt_ids(self) -> list[int]:
+        """``<|startofprev|>`` + P fillers: the decoder slots (empty for ``frozen``)."""
+        if self.prompts is None:
+            return []
+        prev = self.tokenizer.convert_tokens_to_ids("<|startofprev|>")
+        return [prev] + [self.tokenizer.eos_token_id] * self.prompts.cfg.length
+
+    def decoder_inputs(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Transcripts -> (decoder_input_ids (B, U), labels (B, U)); labels are -100 on slots and padding."""
+        prompt = self.prompt_ids()
+        seqs = [prompt + self.tokenizer(t).input_ids for t in texts]  # prefix tokens + text + eot
+        u = max(len(s) for s in seqs) - 1
+        if u > self.whisper.config.max_target_positions:
+            raise ValueError(f"a transcript of {u} tokens exceeds max_target_positions")
+        ids = torch.full((len(seqs), u), self.tokenizer.eos_token_id, dtype=torch.long)
+        labels = torch.full((len(seqs), u), IGNORE, dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s) - 1] = torch.tensor(s[:-1])
+            labels[i, : len(s) - 1] = torch.tensor(s[1:])
+        labels[:, : len(prompt)] = IGNORE  # positions that predict the fillers and <|startoftranscript|>
+        return ids, labels
+
+    # ---- compute ----
+    def forward(
+        self,
+        features: torch.Tensor,
+        speaker: torch.Tensor | None,
+        decoder_input_ids: torch.Tensor,
+        labels: torch.Tensor,
+    ) -> torch.Tensor:
+        """Teacher-forced cross-entropy over the transcript tokens.
+
+        features (B, 80, N) from :meth:`features`; speaker (B, E); decoder_input_ids/labels (B, U).
+        """
+        with self._conditioned(speaker):
+            out = self.whisper(
+                input_features=features, decoder_input_ids=decoder_input_ids, labels=labels, use_cache=False
+            )
+        return out.loss
+
+    @torch.no_grad()
+    def generate(
+        self,
+        features: torch.Tensor,
+        speaker: torch.Tensor | None,
+        num_beams: int = 1,
+        return_timestamps: bool = False,
+        max_new_tokens: int | None = None,
+    ) -> torch.Tensor:
+        """Whisper's own ``generate`` (language/task tokens, timestamps, beam search) with the slots."""
+        prompt = self.prompt_ids()
+        kw = dict(language=self.cfg.language, task=self.cfg.task, num_beams=num_beams)
+        if prompt:
+            kw["prompt_ids"] = torch.tensor(prompt, device=features.device)
+        if max_new_tokens is None:
+            max_new_tokens = self.whisper.config.max_target_positions // 2 - len(prompt) - 4
+        with self._conditioned(speaker):
+            return self.whisper.generate(
+                input_features=features,
+                return_timestamps=return_timestamps,
+                max_new_tokens=max_new_tokens,
+                **kw,
+            )
+
+    def decode(self, ids: torch.Tensor) -> list[str]:
+        """Token ids -> text without special tokens, slots or timestamps."""
+        return [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+    def transcribe(
+        self, wavs: Sequence[np.ndarray], speaker: torch.Tensor | None, num_beams: int = 1
+    ) -> list[str]:
+        """16 kHz mixtures + (B, E) target embeddings -> the target speaker's transcripts."""
+        feats = self.features(wavs).to(self._device())
+        spk = speaker.to(self._device()) if speaker is not None else None
+        return self.decode(self.generate(feats, spk, num_beams=num_beams))
+
+    def _device(self) -> torch.device:
+        return next(self.whisper.parameters()).device
+
+    def _conditioned(self, speaker: torch.Tensor | None):  # noqa: ANN202
+        if self.hooks is None:
+            from contextlib import nullcontext
+
+            return nullcontext()
+        return self.hooks.speaker(speaker)

@@ -1,0 +1,89 @@
+"""Train the target-speaker conditioning of a frozen Whisper (prompt tuning, or the LoRA / full baselines).
+
+accelerate handles the device and mixed precision; AdamW with linear warm-up then linear decay; a
+checkpoint after every epoch (atomic, resumed automatically when the run directory has one).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from spkpeft import progress
+from spkpeft.tsasr.config import TSASRConfig
+from spkpeft.tsasr.data import MixtureData, build_source, collate
+from spkpeft.tsasr.model import TSWhisper
+from spkpeft.tsasr.run import load_checkpoint, save_checkpoint, save_run
+
+log = logging.getLogger(__name__)
+
+
+def _schedule(opt: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, f)
+
+
+def train(cfg: TSASRConfig, run_dir: str | Path | None = None) -> Path:
+    """Train as ``cfg`` says; write the run to ``run_dir`` (default ``cfg.out_dir``); return its path."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    run = Path(run_dir or cfg.out_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    acc = Accelerator(mixed_precision=cfg.mixed_precision)
+    set_seed(cfg.seed)
+    if not cfg.data.train:
+        raise ValueError("data.train is empty: give the mixture manifest to train on")
+    data = MixtureData(cfg.data.train, build_source(cfg.speaker), cache=cfg.data.cache)
+    model = TSWhisper.from_config(cfg.model, data.speaker_dim())
+    log.info(
+        "method %s trains %.3f %% of Whisper's parameters", cfg.model.method, 100 * model.trainable_fraction()
+    )
+    o = cfg.optim
+    gen = torch.Generator().manual_seed(cfg.seed)
+    loader = DataLoader(
+        data, o.batch_size, shuffle=True, generator=gen, collate_fn=lambda b: collate(model, b)
+    )
+    total = o.max_steps or o.epochs * len(loader)
+    opt = torch.optim.AdamW(model.trainable_parameters().values(), lr=o.lr, weight_decay=o.weight_decay)
+    sched = _schedule(opt, o.warmup_steps, total)
+    step, epoch = load_checkpoint(run, model, opt, sched)
+    if step:
+        log.info("resuming %s at step %d (epoch %d)", run, step, epoch)
+    pmodel, opt, sched = acc.prepare(model, opt, sched)
+    epochs = math.ceil(total / len(loader))
+    bar = progress.bar(total=total, desc="tsasr train", initial=step)
+    while epoch < epochs and step < total:
+        pmodel.train()
+        for batch in loader:
+            loss = pmodel(
+                batch["features"].to(acc.device), batch["speaker"].to(acc.device),
+                batch["decoder_input_ids"].to(acc.device), batch["labels"].to(acc.device),
+            )  # fmt: skip
+            acc.backward(loss)
+            if o.grad_clip:
+                acc.clip_grad_norm_(list(model.trainable_parameters().values()), o.grad_clip)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            step += 1
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if step % cfg.log_every == 0:
+                log.info("step %d loss %.4f lr %.2e", step, loss.item(), sched.get_last_lr()[0])
+            if step >= total:
+                break
+        epoch += 1
+        save_checkpoint(run, acc.unwrap_model(pmodel), opt, sched, step, epoch)
+    bar.close()
+    save_run(acc.unwrap_model(pmodel).train(False), cfg, run)
+    log.info("finished: %s", run)
+    return run

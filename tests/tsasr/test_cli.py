@@ -1,0 +1,82 @@
+"""The ``spkpeft tsasr`` commands end to end on a tiny Whisper and a few synthetic mixtures."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from spkpeft.cli import main
+
+
+def test_train_eval_transcribe(tiny_whisper, mixtures, unit_corpus, tmp_path, capsys) -> None:  # noqa: ANN001
+    cfg = {
+        "model": {"whisper": str(tiny_whisper), "prompts": {"length": 4, "reparam": True}},
+        "data": {"train": str(mixtures)},
+        "optim": {"batch_size": 4, "lr": 1e-3},
+        "out_dir": str(tmp_path / "run"),
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["-q", "tsasr", "train", str(tmp_path / "c.yaml"), "optim.max_steps=3"]) == 0
+    run = tmp_path / "run"
+    saved = yaml.safe_load((run / "tsasr.yaml").read_text())
+    assert saved["model"]["prompts"]["reparam"] is False  # folded at the end
+    assert (run / "model.safetensors").is_file() and (run / "checkpoint" / "state.pt").is_file()
+
+    out = tmp_path / "report.json"
+    assert main(["-q", "tsasr", "eval", str(run), "--data", str(mixtures), "--beams", "1", "2",
+                 "--out", str(out)]) == 0  # fmt: skip
+    report = json.loads(out.read_text())
+    assert {"greedy", "beam2"} <= set(report) and report["greedy"]["utterances"] > 0
+    assert (
+        main(["-q", "tsasr", "eval", str(tiny_whisper), "--frozen", "--data", str(mixtures), "--beams", "1"])
+        == 0
+    )
+
+    from lhotse import CutSet
+
+    mix = next(iter(CutSet.from_file(mixtures)))
+    capsys.readouterr()
+    rc = main(["-q", "tsasr", "transcribe", mix.recording.sources[0].source, "--enroll",
+               mix.custom["enroll_path"], "--model", str(run), "--beams", "2"])  # fmt: skip
+    assert rc == 0
+    assert "<|" not in capsys.readouterr().out  # no special tokens or slots in the text
+
+
+def test_train_rejects_unknown_keys(tmp_path, capsys) -> None:  # noqa: ANN001
+    (tmp_path / "c.yaml").write_text("model: {promts: {length: 3}}\n")
+    assert main(["tsasr", "train", str(tmp_path / "c.yaml")]) == 1
+    assert "promts" in capsys.readouterr().err
+
+
+def test_shipped_configs_parse() -> None:
+    from pathlib import Path
+
+    from spkpeft.tsasr.config import load_config
+
+    paths = sorted((Path(__file__).resolve().parents[2] / "configs").glob("tsasr_*.yaml"))
+    assert len(paths) >= 2
+    for p in paths:
+        cfg = load_config(p)
+        assert cfg.model.prompts.length == 16 and cfg.model.method == "prompt"
+    paper = load_config(paths[0].with_name("tsasr_libri2mix_large_v2.yaml"))
+    assert paper.optim.lr == 1e-4 and paper.optim.epochs == 10 and paper.model.prompts.reparam
+
+
+def test_training_resumes_from_checkpoint(tiny_whisper, mixtures, tmp_path, caplog) -> None:  # noqa: ANN001
+    import logging
+
+    from spkpeft.tsasr.config import load_config
+    from spkpeft.tsasr.train import train
+
+    data = {
+        "model": {"whisper": str(tiny_whisper), "prompts": {"length": 2}},
+        "data": {"train": str(mixtures)},
+        "optim": {"batch_size": 4, "epochs": 1},
+    }
+    run = train(load_config(None, data=data), tmp_path / "run")  # 1 epoch = 2 steps on 8 mixtures
+    first = (run / "model.safetensors").read_bytes()
+    caplog.set_level(logging.INFO, logger="spkpeft")
+    train(load_config(None, ["optim.epochs=2"], data=data), run)
+    assert any("resuming" in r.getMessage() and "step 2" in r.getMessage() for r in caplog.records)
+    assert (run / "model.safetensors").read_bytes() != first  # the second epoch changed the prompts

@@ -1,0 +1,109 @@
+"""Embedding sources, mixture simulation, the synthetic unit corpus and WER scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from spkpeft.tsasr.embeddings import CallableEmbeddings, FileEmbeddings, MelStatsEmbedder, save_embeddings
+from spkpeft.tsasr.evaluate import normalizer, wer_scores
+from spkpeft.tsasr.simulate import mix_pair
+from spkpeft.tsasr.units import Voice, synth_utterance
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".safetensors"])
+def test_file_embeddings_round_trip(tmp_path, suffix: str) -> None:  # noqa: ANN001
+    table = {"u1": np.arange(4, dtype=np.float32), "u2": np.ones(4, dtype=np.float32)}
+    save_embeddings(table, tmp_path / f"e{suffix}")
+    src = FileEmbeddings(tmp_path / f"e{suffix}")
+    assert src.dim == 4
+    np.testing.assert_array_equal(src.get("u1"), table["u1"])
+    with pytest.raises(KeyError, match="'nope'"):
+        src.get("nope")
+
+
+def test_file_embeddings_reject_bad_files(tmp_path) -> None:  # noqa: ANN001
+    with pytest.raises(FileNotFoundError):
+        FileEmbeddings(tmp_path / "missing.npy")
+    np.save(tmp_path / "plain.npy", np.zeros(3))
+    with pytest.raises(ValueError, match="dict"):
+        FileEmbeddings(tmp_path / "plain.npy")
+    save_embeddings({"a": np.zeros(3), "b": np.zeros(4)}, tmp_path / "mixed.npz")
+    with pytest.raises(ValueError, match="one size"):
+        FileEmbeddings(tmp_path / "mixed.npz")
+
+
+def test_callable_embeddings_cache_and_check_dims() -> None:
+    calls = []
+
+    def embed(wav: np.ndarray, sr: int) -> np.ndarray:
+        calls.append(sr)
+        return np.full(3 if len(calls) < 3 else 5, wav.mean())
+
+    src = CallableEmbeddings(embed)
+    load = lambda: (np.ones(100, dtype=np.float32), 16000)  # noqa: E731
+    a = src.get("x", load)
+    assert src.get("x", load) is a and len(calls) == 1 and src.dim == 3
+    src.get("y", load)
+    with pytest.raises(ValueError, match="5 dims"):
+        src.get("z", load)
+
+
+def test_melstats_embedding_is_speaker_dependent() -> None:
+    rng = np.random.default_rng(0)
+    emb = MelStatsEmbedder()
+    v1, v2 = Voice(110.0, 0.9, -6.0), Voice(230.0, 1.15, -6.0)
+    a1, a2 = (emb(synth_utterance(t, v1, rng), 16000) for t in ("a e s", "mo r"))
+    b1 = emb(synth_utterance("a e s", v2, rng), 16000)
+    assert a1.shape == (emb.dim,) and abs(np.linalg.norm(a1) - 1) < 1e-5
+    assert a1 @ a2 > a1 @ b1  # same voice, different words > same words, different voice
+
+
+def test_mix_pair_levels_and_overlap() -> None:
+    rng = np.random.default_rng(0)
+    t, i = rng.standard_normal(1000).astype(np.float32) * 0.1, rng.standard_normal(600).astype(np.float32)
+    mix, off = mix_pair(t, i, snr_db=6.0, overlap=0.5, target_first=True)
+    assert off == 0 and len(mix) == 1000 - 300 + 600
+    interf = mix[:1000] - t
+    interf = np.concatenate([interf, mix[1000:]])[700:]
+    ratio = 10 * np.log10(np.mean(t**2) / np.mean(interf**2))
+    assert abs(ratio - 6.0) < 0.05
+    _, off2 = mix_pair(t, i, 0.0, 1.0, target_first=False)
+    assert off2 == 600 - 600  # full overlap of the shorter: the second starts where the first ends minus it
+
+
+def test_simulated_mixtures_have_enrolment_of_target(mixtures) -> None:  # noqa: ANN001
+    from lhotse import CutSet
+
+    cuts = list(CutSet.from_file(mixtures))
+    assert len(cuts) > 0
+    for c in cuts:
+        cu = c.custom
+        assert cu["enroll_id"] != cu["target_id"]
+        assert cu["enroll_id"].split("-")[0] == c.supervisions[0].speaker != cu["interferer_speaker"]
+        assert -3 <= cu["snr_db"] <= 3 and 0.5 <= cu["overlap"] <= 1.0
+        wav, sr = sf.read(cu["enroll_path"])
+        assert sr == 16000 and len(wav) > 0
+        assert c.duration <= 1.8
+
+
+def test_simulation_is_seeded(unit_corpus, tmp_path) -> None:  # noqa: ANN001
+    from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
+
+    a = simulate_mixtures(unit_corpus, tmp_path / "a", SimulateConfig(mixtures=4, seed=5))
+    b = simulate_mixtures(unit_corpus, tmp_path / "b", SimulateConfig(mixtures=4, seed=5))
+    assert [c.id for c in a] == [c.id for c in b]
+    np.testing.assert_array_equal(a[0].load_audio(), b[0].load_audio())
+
+
+def test_wer_scores_corpus_and_mean() -> None:
+    norm = normalizer("none")
+    s = wer_scores(["a b c", "d e"], ["a x c y", "d e"], norm)
+    assert s["wer"] == pytest.approx(2 / 5)  # 1 sub + 1 ins over 5 reference words
+    assert s["mean_utt_wer"] == pytest.approx((2 / 3 + 0) / 2)
+    assert s["substitutions"] == 1 and s["insertions"] == 1
+    eng = normalizer("english")
+    assert wer_scores(["Hello, World!"], ["hello world"], eng)["wer"] == 0
+    with pytest.raises(ValueError, match="normalizer"):
+        normalizer("fancy")
