@@ -20,11 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from spkpeft.data.synth_units import UNITS, parse_text
+from spkpeft.data.synth_units import INVENTORY, UNITS, parse_text
 
 SR = 16000
 HOP = 128  # 8 ms frames
 NFFT = 512
+_UNIT_INDEX = {u: i for i, u in enumerate(INVENTORY)}
 _BANDWIDTHS = np.array([80.0, 100.0, 150.0, 250.0])
 _NASAL_ZERO = {"m": 1000.0, "n": 1800.0}
 _WINDOW = torch.hann_window(NFFT)
@@ -112,6 +113,20 @@ def synthesize(
 
     ``conditions`` default to a fresh draw from ``rng`` at ``difficulty``.
     """
+    return synthesize_aligned(traits, text, rng, conditions, difficulty)[0]
+
+
+def synthesize_aligned(
+    traits: SpeakerTraits,
+    text: str,
+    rng: np.random.Generator,
+    conditions: Conditions | None = None,
+    difficulty: float = DEFAULT_DIFFICULTY,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`synthesize` plus its frame alignment: (S,) float32 audio and (T,) int labels, one per
+    ``HOP`` samples (8 ms): 0 for silence, else 1 + the unit's index in ``INVENTORY`` (a stop's closure,
+    burst and aspiration all carry the stop's label). Draws exactly the same random numbers as
+    :func:`synthesize`, so the audio is identical."""
     words = parse_text(text)
     cond = conditions or sample_conditions(rng, difficulty)
     tracks = _tracks(words, traits, cond, rng)
@@ -134,7 +149,7 @@ def synthesize(
     spec += spec_n * torch.from_numpy(np.ascontiguousarray(noise_gain.T, dtype=np.float32))
     spec *= torch.from_numpy(_channel(cond, freqs).T.astype(np.float32))
     wav = _istft(spec, n)
-    return _finish(wav, cond, rng)
+    return _finish(wav, cond, rng), tracks["unit"]
 
 
 def _tracks(words: list[str], traits: SpeakerTraits, cond: Conditions, rng: np.random.Generator) -> dict:
@@ -149,6 +164,7 @@ def _tracks(words: list[str], traits: SpeakerTraits, cond: Conditions, rng: np.r
     T = sum(n for _, n in segs)
     tr = {k: np.zeros(T) for k in ("av", "an", "asp", "nc", "nb", "zero")}
     tr["formants"] = np.zeros((T, 4))
+    tr["unit"] = np.zeros(T, dtype=np.int64)
     voiced_ids = [i for i, (c, _) in enumerate(segs) if c and c[0] in UNITS and UNITS[c[0]].voiced > 0]
     t = 0
     for i, (c, n) in enumerate(segs):
@@ -160,6 +176,7 @@ def _tracks(words: list[str], traits: SpeakerTraits, cond: Conditions, rng: np.r
             tr["formants"][sl] = np.array(ref.formants) * scale
             continue
         u, part = UNITS[c[0]], c[1:]
+        tr["unit"][sl] = 1 + _UNIT_INDEX[c[0]]
         tr["formants"][sl] = np.array(u.formants if u.voiced > 0 else ref.formants) * scale
         if u.kind == "stop":
             if part == "b":  # burst
