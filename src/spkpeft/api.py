@@ -90,9 +90,9 @@ class SpeakerVerifier:
 
         Chunk settings default to those the run was evaluated with (``scoring.json``), else 20 s / 2 s.
         """
-        from spkpeft.inference.embedding import ChunkSettings, model_dir_of
+        from spkpeft.inference.embedding import ChunkSettings
         from spkpeft.inference.scoring_state import ScoringState
-        from spkpeft.model import load_speaker_model
+        from spkpeft.model import load_speaker_model, model_dir_of
 
         model_dir = model_dir_of(run_or_dir)
         root = scoring_dir(Path(run_or_dir), model_dir)

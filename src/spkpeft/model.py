@@ -223,7 +223,8 @@ def save_model(model: SpeakerModel, directory: str | Path) -> Path:
     return directory
 
 
-def _model_dir(run_or_dir: str | Path) -> Path:
+def model_dir_of(run_or_dir: str | Path) -> Path:
+    """The saved-model directory (with ``model.json``) of a run directory or of the model itself."""
     p = Path(run_or_dir)
     for cand in (p, p / "model"):
         if (cand / "model.json").is_file():
@@ -241,7 +242,7 @@ def load_speaker_model(run_or_dir: str | Path, device: str | torch.device | None
     from spkpeft.experiment import BackboneConfig
     from spkpeft.methods.io import load_method
 
-    directory = _model_dir(run_or_dir)
+    directory = model_dir_of(run_or_dir)
     meta = json.loads((directory / "model.json").read_text())
     if meta.get("format") != MODEL_FORMAT:
         raise ValueError(f"{directory}/model.json has format {meta.get('format')}, expected {MODEL_FORMAT}")

@@ -49,10 +49,9 @@ def run_embed(args: argparse.Namespace) -> int:
         ChunkSettings,
         cache_key,
         embed_manifest,
-        model_dir_of,
         model_fingerprint,
     )
-    from spkpeft.model import load_speaker_model
+    from spkpeft.model import load_speaker_model, model_dir_of
 
     model_dir = model_dir_of(args.run)
     chunks = ChunkSettings(args.chunk_seconds, args.overlap_seconds)

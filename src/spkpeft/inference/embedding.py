@@ -45,17 +45,6 @@ class ChunkSettings:
         return chunk, hop
 
 
-def model_dir_of(run_or_dir: str | Path) -> Path:
-    """The saved-model directory (with ``model.json``) of a run directory or of the model itself."""
-    p = Path(run_or_dir)
-    for cand in (p, p / "model"):
-        if (cand / "model.json").is_file():
-            return cand
-    raise FileNotFoundError(
-        f"{p} is neither a saved speaker model (model.json) nor a run directory with model/model.json"
-    )
-
-
 def model_fingerprint(model_dir: str | Path) -> str:
     """sha256 (16 hex digits) over the files of a saved model (model.json, method, back-end weights)."""
     root = Path(model_dir)

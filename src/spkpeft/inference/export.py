@@ -44,8 +44,7 @@ def export_model(
 ) -> dict[str, Any]:
     """Write the export (see the module docstring); returns a summary dict (paths, merged, check error)."""
     from spkpeft.api import scoring_dir
-    from spkpeft.inference.embedding import model_dir_of
-    from spkpeft.model import load_speaker_model
+    from spkpeft.model import load_speaker_model, model_dir_of
 
     model_dir = model_dir_of(run_or_dir)
     root = scoring_dir(Path(run_or_dir), model_dir)

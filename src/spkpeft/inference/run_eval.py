@@ -25,9 +25,9 @@ from spkpeft.inference.embedding import (
     LayerStats,
     cache_key,
     embed_manifest,
-    model_dir_of,
     model_fingerprint,
 )
+from spkpeft.model import model_dir_of
 
 log = logging.getLogger(__name__)
 
