@@ -66,7 +66,11 @@ def frame_targets(labels: np.ndarray, frames: int, stride: int = 320, centre: in
     return labels[idx]
 
 
-def _crop_batch(items: list, n: int, crop: int, gen: np.random.Generator) -> tuple[torch.Tensor, ...]:
+def _crop_batch(
+    items: list, n: int, crop: int, gen: np.random.Generator
+) -> tuple[torch.Tensor, list[tuple[np.ndarray, int]]]:
+    """``n`` random crops -> (n, crop) zero-padded audio and, per row, (8 ms labels from the crop's
+    start, real samples)."""
     wav = torch.zeros(n, crop)
     labs = []
     for i, k in enumerate(gen.integers(len(items), size=n)):
