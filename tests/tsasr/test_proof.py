@@ -25,7 +25,8 @@ def test_prompt_tuning_beats_frozen_whisper(request: pytest.FixtureRequest, capl
     work = request.config.cache.mkdir(f"tsasr-proof-v2-{key}")  # bump v when the demo pipeline changes
     report = run_demo(work, PROOF)
     frozen, tuned = report["frozen"]["greedy"], report["prompt"]["greedy"]
-    print(json.dumps({"frozen_wer": frozen["wer"], "prompt_wer": tuned["wer"]}))
+    # the diagnostics of docs/tsasr.md (not asserted: at this scale they show no selection of held-out voices)
+    print(json.dumps({k: v["greedy"]["wer"] for k, v in report.items() if isinstance(v, dict)}))
     assert tuned["utterances"] == frozen["utterances"] > 30
     assert tuned["wer"] < frozen["wer"] - 0.15, (frozen, tuned)
     assert tuned["mean_utt_wer"] < frozen["mean_utt_wer"]

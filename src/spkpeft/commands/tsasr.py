@@ -148,6 +148,10 @@ def _demo(a: argparse.Namespace) -> int:
         for search, sc in report[name].items():
             if search != "examples":
                 print(_line(f"{name:7s} {search:7s}", sc))
+    print("greedy, scored against the interferer's transcript, and on new mixtures of training speakers:")
+    for name in ("frozen_vs_interferer", "prompt_vs_interferer", "prompt_seen_speakers",
+                 "prompt_seen_speakers_vs_interferer"):  # fmt: skip
+        print(_line(f"{name:35s}", report[name]["greedy"]))
     frac = 100 * report["trainable_fraction"]
     print(f"trainable fraction {frac:.2f} %; report: {Path(a.work_dir) / 'report.json'}")
     return 0

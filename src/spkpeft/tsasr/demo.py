@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spkpeft.data.manifest import CutSet
 from spkpeft.tsasr.config import load_config
 from spkpeft.tsasr.data import MixtureData, build_source
 from spkpeft.tsasr.evaluate import evaluate
@@ -42,17 +43,33 @@ class DemoSizes:
     words: tuple[int, int] = (3, 5)
     overlap: tuple[float, float] = (0.0, 0.25)
     snr_db: tuple[float, float] = (-3.0, 3.0)
+    background_db: tuple[float, float] = (10.0, 20.0)  # pretraining: background voice this far below
+    whisper_width: int = 64  # tiny Whisper d_model (FFN 2x, one head per 32 dims)
+    whisper_layers: int = 2  # encoder and decoder blocks each
     beams: tuple[int, ...] = (1, 3)
     seed: int = 0
 
+    def whisper_overrides(self) -> dict:
+        """:func:`~spkpeft.tsasr.tiny.tiny_config` overrides for the tiny Whisper of these sizes."""
+        w, n = self.whisper_width, self.whisper_layers
+        heads = max(1, w // 32)
+        return dict(d_model=w, encoder_layers=n, decoder_layers=n, encoder_attention_heads=heads,
+                    decoder_attention_heads=heads, encoder_ffn_dim=2 * w, decoder_ffn_dim=2 * w)  # fmt: skip
 
-def _whisper_like_batch(model: TSWhisper, items: list, rng: np.random.Generator, background: list) -> dict:
+
+def _whisper_like_batch(
+    model: TSWhisper,
+    items: list,
+    rng: np.random.Generator,
+    background: list,
+    background_db: tuple[float, float] = (10.0, 20.0),
+) -> dict:
     """A batch as Whisper sees in its own (in-the-wild) training: speech starting anywhere in the first
-    0.4 s of the window; half the time a quieter voice of another speaker in the background (10-20 dB
-    below, random offset; the label stays the main speaker's transcript, so the model learns to transcribe
-    the dominant voice, as Whisper does); and half the time a "previous text" prompt (``<|startofprev|>`` +
-    1-14 tokens) before ``<|startoftranscript|>``, masked in the loss. Without the shifts and the prompts
-    a tiny model never trains the positions the prompt slots use."""
+    0.4 s of the window; half the time a quieter voice of another speaker in the background
+    (``background_db`` below, random offset; the label stays the main speaker's transcript, so the model
+    learns to transcribe the dominant voice, as Whisper does); and half the time a "previous text" prompt
+    (``<|startofprev|>`` + 1-14 tokens) before ``<|startoftranscript|>``, masked in the loss. Without the
+    shifts and the prompts a tiny model never trains the positions the prompt slots use."""
     tok = model.tokenizer
     prev = tok.convert_tokens_to_ids("<|startofprev|>")
     wavs = []
@@ -61,7 +78,7 @@ def _whisper_like_batch(model: TSWhisper, items: list, rng: np.random.Generator,
         if rng.random() < 0.5:
             other, _, ospk = background[rng.integers(len(background))]
             if ospk != spk:
-                wav = _add_background(wav, other, rng.uniform(10, 20), rng)
+                wav = _add_background(wav, other, rng.uniform(*background_db), rng)
         wavs.append(wav)
     seqs, masks = [], []
     for _, text, _ in items:
@@ -92,8 +109,14 @@ def _add_background(
 
 
 def pretrain_single(
-    whisper_dir: Path, cuts, steps: int, batch_size: int, lr: float = 2e-3, seed: int = 0
-) -> None:  # noqa: ANN001
+    whisper_dir: Path,
+    cuts,  # noqa: ANN001
+    steps: int,
+    batch_size: int,
+    lr: float = 2e-3,
+    seed: int = 0,
+    background_db: tuple[float, float] = (10.0, 20.0),
+) -> None:
     """Train every weight of the Whisper in ``whisper_dir`` on single-speaker utterances; save in place."""
     model = TSWhisper.from_config(ModelConfig(whisper=str(whisper_dir), method="frozen"), speaker_dim=1)
     whisper = model.whisper.requires_grad_(True)
@@ -103,7 +126,7 @@ def pretrain_single(
     rng = np.random.default_rng(seed)
     for step in range(steps):
         idx = rng.integers(len(items), size=batch_size)
-        b = _whisper_like_batch(model, [items[i] for i in idx], rng, items)
+        b = _whisper_like_batch(model, [items[i] for i in idx], rng, items, background_db)
         loss = whisper(**b, use_cache=False).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(whisper.parameters(), 1.0)
@@ -116,7 +139,11 @@ def pretrain_single(
 
 
 def prepare(work: Path, s: DemoSizes) -> Path:
-    """Corpora, mixtures and the single-speaker Whisper under ``work`` (reused when already there)."""
+    """Corpora, mixtures and the single-speaker Whisper under ``work`` (reused when already there).
+
+    Mixtures: ``mix-train`` (training speakers, for tuning), ``mix-test`` (held-out speakers) and
+    ``mix-seen`` (new mixtures of the training speakers, to tell memorised speakers from learned selection).
+    """
     whisper_dir = work / "whisper-single"
     if not (whisper_dir / "done").exists():
         train = make_unit_corpus(
@@ -125,17 +152,22 @@ def prepare(work: Path, s: DemoSizes) -> Path:
         test = make_unit_corpus(
             work / "corpus-test", s.test_speakers, s.utterances, s.seed + 1, s.words, 1, "te"
         )
-        window = 2.0 - 2 * (s.prompt_length + 1) * 0.01
-        simulate_mixtures(
-            train, work / "mix-train", SimulateConfig(s.train_mixtures, s.overlap, s.snr_db, s.seed, window)
+        _mixtures(train, work / "mix-train", s.train_mixtures, s, s.seed)
+        _mixtures(test, work / "mix-test", s.test_mixtures, s, s.seed + 1)
+        build_tiny_whisper(whisper_dir, chunk_seconds=2, seed=s.seed, **s.whisper_overrides())
+        pretrain_single(
+            whisper_dir, train, s.pretrain_steps, s.batch_size, seed=s.seed, background_db=s.background_db
         )
-        simulate_mixtures(
-            test, work / "mix-test", SimulateConfig(s.test_mixtures, s.overlap, s.snr_db, s.seed + 1, window)
-        )
-        build_tiny_whisper(whisper_dir, chunk_seconds=2, seed=s.seed)
-        pretrain_single(whisper_dir, train, s.pretrain_steps, s.batch_size, seed=s.seed)
         (whisper_dir / "done").write_text("ok")
+    if not (work / "mix-seen" / "mixtures.jsonl.gz").exists():  # also for work dirs of older versions
+        train = CutSet.from_file(work / "corpus-train" / "cuts.jsonl.gz")
+        _mixtures(train, work / "mix-seen", s.test_mixtures, s, s.seed + 2)
     return whisper_dir
+
+
+def _mixtures(cuts, out: Path, n: int, s: DemoSizes, seed: int) -> None:  # noqa: ANN001
+    window = 2.0 - 2 * (s.prompt_length + 1) * 0.01  # the 2 s window less the encoder slots
+    simulate_mixtures(cuts, out, SimulateConfig(n, s.overlap, s.snr_db, seed, window))
 
 
 def run_demo(work: str | Path, sizes: DemoSizes | None = None) -> dict:
@@ -163,11 +195,20 @@ def run_demo(work: str | Path, sizes: DemoSizes | None = None) -> dict:
     tuned, _ = load_run(run)
     report["prompt"] = evaluate(tuned, test, s.beams)
     # the same outputs scored against the interferer's transcript: does the model follow the enrolment?
-    view = work / "mix-test" / "interferer_view.jsonl.gz"
-    interferer_view(test.cuts).to_file(view)
-    other = MixtureData(view, source, cache=True)
+    other = _interferer_data(test.cuts, work / "mix-test" / "interferer_view.jsonl.gz", source)
     report["frozen_vs_interferer"] = evaluate(frozen, other, (1,))
     report["prompt_vs_interferer"] = evaluate(tuned, other, (1,))
+    # and on new mixtures of training speakers: selection that works only there is memorised, not learned
+    seen = MixtureData(work / "mix-seen" / "mixtures.jsonl.gz", source, cache=True)
+    report["prompt_seen_speakers"] = evaluate(tuned, seen, (1,))
+    seen_other = _interferer_data(seen.cuts, work / "mix-seen" / "interferer_view.jsonl.gz", source)
+    report["prompt_seen_speakers_vs_interferer"] = evaluate(tuned, seen_other, (1,))
     report["trainable_fraction"] = tuned.trainable_fraction()
     (work / "report.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def _interferer_data(cuts: list, path: Path, source) -> MixtureData:  # noqa: ANN001
+    """The mixtures ``cuts`` with the interferer's transcript as the reference (see ``interferer_view``)."""
+    interferer_view(cuts).to_file(path)
+    return MixtureData(path, source, cache=True)
