@@ -85,15 +85,18 @@ def test_training_resumes_from_checkpoint(tiny_whisper, mixtures, tmp_path, capl
 def test_demo_command_runs_small_and_reports_every_view(tmp_path, capsys) -> None:  # noqa: ANN001
     sizes = ["train_speakers=3", "test_speakers=2", "utterances=3", "train_mixtures=8", "test_mixtures=4",
              "pretrain_steps=2", "tune_steps=2", "batch_size=4", "prompt_length=2", "whisper_width=32",
-             "whisper_layers=1", "beams=[1]", "background_db=[5, 8]"]  # fmt: skip
+             "whisper_layers=1", "beams=[1]", "background_db=[5, 8]", "method=lora"]  # fmt: skip
     assert main(["-q", "tsasr", "demo", str(tmp_path), "--set", *sizes]) == 0
     out = capsys.readouterr().out
-    views = ("frozen  greedy", "prompt  greedy", "prompt_vs_interferer", "prompt_seen_speakers_vs_interferer")
+    views = ("frozen  greedy", "tuned   greedy", "tuned_vs_interferer", "tuned_seen_speakers_vs_interferer")
     for key in views:
         assert key in out, out
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["prompt_seen_speakers"]["greedy"]["utterances"] > 0
+    assert report["tuned_seen_speakers"]["greedy"]["utterances"] > 0 and report["method"] == "lora"
+    assert (tmp_path / "run-lora" / "model.safetensors").is_file()
     cfg = json.loads((tmp_path / "whisper-single" / "config.json").read_text())
     assert (cfg["d_model"], cfg["encoder_layers"], cfg["decoder_attention_heads"]) == (32, 1, 1)
     assert main(["tsasr", "demo", str(tmp_path), "--set", "whisper_depth=3"]) == 1
     assert "whisper_depth" in capsys.readouterr().err
+    assert main(["tsasr", "demo", str(tmp_path), "--set", "method=frozen"]) == 1
+    assert "method='frozen'" in capsys.readouterr().err

@@ -144,16 +144,17 @@ def _demo(a: argparse.Namespace) -> int:
             raise ValueError(f"unknown demo field {k!r}; valid: {', '.join(sorted(fields))}")
         kw[k] = yaml.safe_load(v)
     report = run_demo(a.work_dir, DemoSizes(**kw))
-    for name in ("frozen", "prompt"):
+    for name in ("frozen", "tuned"):
         for search, sc in report[name].items():
             if search != "examples":
                 print(_line(f"{name:7s} {search:7s}", sc))
     print("greedy, scored against the interferer's transcript, and on new mixtures of training speakers:")
-    for name in ("frozen_vs_interferer", "prompt_vs_interferer", "prompt_seen_speakers",
-                 "prompt_seen_speakers_vs_interferer"):  # fmt: skip
+    for name in ("frozen_vs_interferer", "tuned_vs_interferer", "tuned_seen_speakers",
+                 "tuned_seen_speakers_vs_interferer"):  # fmt: skip
         print(_line(f"{name:35s}", report[name]["greedy"]))
     frac = 100 * report["trainable_fraction"]
-    print(f"trainable fraction {frac:.2f} %; report: {Path(a.work_dir) / 'report.json'}")
+    where = Path(a.work_dir) / "report.json"
+    print(f"tuned = {report['method']}; trainable fraction {frac:.2f} %; report: {where}")
     return 0
 
 

@@ -46,6 +46,7 @@ class DemoSizes:
     background_db: tuple[float, float] = (10.0, 20.0)  # pretraining: background voice this far below
     whisper_width: int = 64  # tiny Whisper d_model (FFN 2x, one head per 32 dims)
     whisper_layers: int = 2  # encoder and decoder blocks each
+    method: str = "prompt"  # what is tuned on the mixtures: prompt | lora | full (the baselines)
     beams: tuple[int, ...] = (1, 3)
     seed: int = 0
 
@@ -175,10 +176,12 @@ def run_demo(work: str | Path, sizes: DemoSizes | None = None) -> dict:
     from spkpeft.tsasr.train import train
 
     s = sizes or DemoSizes()
+    if s.method not in ("prompt", "lora", "full"):
+        raise ValueError(f"demo method={s.method!r} is unknown; valid: prompt, lora, full")
     work = Path(work)
     whisper_dir = prepare(work, s)
     cfg = load_config(None, data={
-        "model": {"whisper": str(whisper_dir), "method": "prompt",
+        "model": {"whisper": str(whisper_dir), "method": s.method,
                   "prompts": {"length": s.prompt_length, "reparam": True}},
         "data": {"train": str(work / "mix-train" / "mixtures.jsonl.gz"), "cache": True},
         "optim": {"lr": s.tune_lr, "batch_size": s.batch_size, "max_steps": s.tune_steps, "warmup_steps": 50},
@@ -188,22 +191,23 @@ def run_demo(work: str | Path, sizes: DemoSizes | None = None) -> dict:
     test = MixtureData(work / "mix-test" / "mixtures.jsonl.gz", source, cache=True)
     frozen = TSWhisper.from_config(ModelConfig(whisper=str(whisper_dir), method="frozen"), test.speaker_dim())
     report = {"frozen": evaluate(frozen, test, s.beams)}
-    shutil.rmtree(work / "run-prompt", ignore_errors=True)  # a fresh run, not a resumed one
-    run = train(cfg, work / "run-prompt")
+    run = work / f"run-{s.method}"
+    shutil.rmtree(run, ignore_errors=True)  # a fresh run, not a resumed one
+    run = train(cfg, run)
     from spkpeft.tsasr.run import load_run
 
     tuned, _ = load_run(run)
-    report["prompt"] = evaluate(tuned, test, s.beams)
+    report["tuned"] = evaluate(tuned, test, s.beams)
     # the same outputs scored against the interferer's transcript: does the model follow the enrolment?
     other = _interferer_data(test.cuts, work / "mix-test" / "interferer_view.jsonl.gz", source)
     report["frozen_vs_interferer"] = evaluate(frozen, other, (1,))
-    report["prompt_vs_interferer"] = evaluate(tuned, other, (1,))
+    report["tuned_vs_interferer"] = evaluate(tuned, other, (1,))
     # and on new mixtures of training speakers: selection that works only there is memorised, not learned
     seen = MixtureData(work / "mix-seen" / "mixtures.jsonl.gz", source, cache=True)
-    report["prompt_seen_speakers"] = evaluate(tuned, seen, (1,))
+    report["tuned_seen_speakers"] = evaluate(tuned, seen, (1,))
     seen_other = _interferer_data(seen.cuts, work / "mix-seen" / "interferer_view.jsonl.gz", source)
-    report["prompt_seen_speakers_vs_interferer"] = evaluate(tuned, seen_other, (1,))
-    report["trainable_fraction"] = tuned.trainable_fraction()
+    report["tuned_seen_speakers_vs_interferer"] = evaluate(tuned, seen_other, (1,))
+    report["method"], report["trainable_fraction"] = s.method, tuned.trainable_fraction()
     (work / "report.json").write_text(json.dumps(report, indent=2))
     return report
 
