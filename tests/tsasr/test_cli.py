@@ -100,3 +100,6 @@ def test_demo_command_runs_small_and_reports_every_view(tmp_path, capsys) -> Non
     assert "whisper_depth" in capsys.readouterr().err
     assert main(["tsasr", "demo", str(tmp_path), "--set", "method=frozen"]) == 1
     assert "method='frozen'" in capsys.readouterr().err
+    other = [f for f in sizes if not f.startswith("whisper_width")] + ["whisper_width=64"]
+    assert main(["tsasr", "demo", str(tmp_path), "--set", *other]) == 1  # would reuse the 32-wide model
+    assert "whisper_width: built 32, asked 64" in capsys.readouterr().err

@@ -146,7 +146,10 @@ def prepare(work: Path, s: DemoSizes) -> Path:
     ``mix-seen`` (new mixtures of the training speakers, to tell memorised speakers from learned selection).
     """
     whisper_dir = work / "whisper-single"
-    if not (whisper_dir / "done").exists():
+    built = _built_with(s)
+    if (whisper_dir / "done").exists():
+        _check_same_build(whisper_dir / "done", built)
+    else:
         train = make_unit_corpus(
             work / "corpus-train", s.train_speakers, s.utterances, s.seed, s.words, 1, "tr"
         )
@@ -159,11 +162,34 @@ def prepare(work: Path, s: DemoSizes) -> Path:
         pretrain_single(
             whisper_dir, train, s.pretrain_steps, s.batch_size, seed=s.seed, background_db=s.background_db
         )
-        (whisper_dir / "done").write_text("ok")
+        (whisper_dir / "done").write_text(json.dumps(built, sort_keys=True))
     if not (work / "mix-seen" / "mixtures.jsonl.gz").exists():  # also for work dirs of older versions
         train = CutSet.from_file(work / "corpus-train" / "cuts.jsonl.gz")
         _mixtures(train, work / "mix-seen", s.test_mixtures, s, s.seed + 2)
     return whisper_dir
+
+
+_BUILD_FIELDS = ("train_speakers", "test_speakers", "utterances", "train_mixtures", "test_mixtures",
+                 "pretrain_steps", "batch_size", "prompt_length", "words", "overlap", "snr_db",
+                 "background_db", "whisper_width", "whisper_layers", "seed")  # fmt: skip
+
+
+def _built_with(s: DemoSizes) -> dict:
+    """The sizes that shape what :func:`prepare` builds (JSON-ready)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in ((k, getattr(s, k)) for k in _BUILD_FIELDS)}
+
+
+def _check_same_build(done: Path, built: dict) -> None:
+    """Refuse to reuse a work dir built with other sizes (its corpora and Whisper would not match)."""
+    try:
+        before = json.loads(done.read_text())
+    except json.JSONDecodeError:  # written by an older version: sizes unknown
+        log.warning("%s does not record the sizes it was built with; reusing it as is", done.parent.parent)
+        return
+    diff = {k: (before.get(k), v) for k, v in built.items() if before.get(k) != v}
+    if diff:
+        shown = ", ".join(f"{k}: built {a}, asked {b}" for k, (a, b) in sorted(diff.items()))
+        raise ValueError(f"{done.parent.parent} was built with other sizes ({shown}); use a fresh work dir")
 
 
 def _mixtures(cuts, out: Path, n: int, s: DemoSizes, seed: int) -> None:  # noqa: ANN001
