@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,9 @@ import torch
 from spkpeft.data.manifest import CutSet
 from spkpeft.tsasr.config import load_config
 from spkpeft.tsasr.data import MixtureData, build_source
-from spkpeft.tsasr.evaluate import evaluate
-from spkpeft.tsasr.model import ModelConfig, TSWhisper
-from spkpeft.tsasr.simulate import SimulateConfig, interferer_view, simulate_mixtures
+from spkpeft.tsasr.evaluate import decode, normalizer, score, search_name
+from spkpeft.tsasr.model import METHODS, ModelConfig, TSWhisper
+from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
 from spkpeft.tsasr.slots import IGNORE
 from spkpeft.tsasr.tiny import build_tiny_whisper
 from spkpeft.tsasr.units import make_unit_corpus, random_text
@@ -169,14 +169,13 @@ def prepare(work: Path, s: DemoSizes) -> Path:
     return whisper_dir
 
 
-_BUILD_FIELDS = ("train_speakers", "test_speakers", "utterances", "train_mixtures", "test_mixtures",
-                 "pretrain_steps", "batch_size", "prompt_length", "words", "overlap", "snr_db",
-                 "background_db", "whisper_width", "whisper_layers", "seed")  # fmt: skip
+_TUNING_ONLY = {"tune_steps", "tune_lr", "method", "beams"}  # every other field shapes what prepare builds
 
 
 def _built_with(s: DemoSizes) -> dict:
     """The sizes that shape what :func:`prepare` builds (JSON-ready)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in ((k, getattr(s, k)) for k in _BUILD_FIELDS)}
+    names = (f.name for f in fields(s) if f.name not in _TUNING_ONLY)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in ((k, getattr(s, k)) for k in names)}
 
 
 def _check_same_build(done: Path, built: dict) -> None:
@@ -202,8 +201,9 @@ def run_demo(work: str | Path, sizes: DemoSizes | None = None) -> dict:
     from spkpeft.tsasr.train import train
 
     s = sizes or DemoSizes()
-    if s.method not in ("prompt", "lora", "full"):
-        raise ValueError(f"demo method={s.method!r} is unknown; valid: prompt, lora, full")
+    tunable = [m for m in METHODS if m != "frozen"]
+    if s.method not in tunable:  # checked before the corpora and the Whisper are built
+        raise ValueError(f"demo method={s.method!r} is unknown; valid: {', '.join(tunable)}")
     work = Path(work)
     whisper_dir = prepare(work, s)
     cfg = load_config(None, data={
@@ -216,29 +216,33 @@ def run_demo(work: str | Path, sizes: DemoSizes | None = None) -> dict:
     source = build_source(cfg.speaker)
     test = MixtureData(work / "mix-test" / "mixtures.jsonl.gz", source, cache=True)
     frozen = TSWhisper.from_config(ModelConfig(whisper=str(whisper_dir), method="frozen"), test.speaker_dim())
-    report = {"frozen": evaluate(frozen, test, s.beams)}
+    # each model decodes a set once; the greedy outputs are also scored against the interferer's transcript
+    # (does the model follow the enrolment, or just pick a voice?)
+    report = {}
+    report["frozen"], report["frozen_vs_interferer"] = _both_references(frozen, test, s.beams)
     run = work / f"run-{s.method}"
     shutil.rmtree(run, ignore_errors=True)  # a fresh run, not a resumed one
     run = train(cfg, run)
     from spkpeft.tsasr.run import load_run
 
     tuned, _ = load_run(run)
-    report["tuned"] = evaluate(tuned, test, s.beams)
-    # the same outputs scored against the interferer's transcript: does the model follow the enrolment?
-    other = _interferer_data(test.cuts, work / "mix-test" / "interferer_view.jsonl.gz", source)
-    report["frozen_vs_interferer"] = evaluate(frozen, other, (1,))
-    report["tuned_vs_interferer"] = evaluate(tuned, other, (1,))
+    report["tuned"], report["tuned_vs_interferer"] = _both_references(tuned, test, s.beams)
     # and on new mixtures of training speakers: selection that works only there is memorised, not learned
     seen = MixtureData(work / "mix-seen" / "mixtures.jsonl.gz", source, cache=True)
-    report["tuned_seen_speakers"] = evaluate(tuned, seen, (1,))
-    seen_other = _interferer_data(seen.cuts, work / "mix-seen" / "interferer_view.jsonl.gz", source)
-    report["tuned_seen_speakers_vs_interferer"] = evaluate(tuned, seen_other, (1,))
+    report["tuned_seen_speakers"], report["tuned_seen_speakers_vs_interferer"] = _both_references(
+        tuned, seen, (1,)
+    )
     report["method"], report["trainable_fraction"] = s.method, tuned.trainable_fraction()
     (work / "report.json").write_text(json.dumps(report, indent=2))
     return report
 
 
-def _interferer_data(cuts: list, path: Path, source) -> MixtureData:  # noqa: ANN001
-    """The mixtures ``cuts`` with the interferer's transcript as the reference (see ``interferer_view``)."""
-    interferer_view(cuts).to_file(path)
-    return MixtureData(path, source, cache=True)
+def _both_references(model: TSWhisper, data: MixtureData, beams: tuple[int, ...]) -> tuple[dict, dict]:
+    """Scores of ``beams`` against the target's transcripts, and of the greedy search (decoded even when
+    not in ``beams``) against the interferer's (``custom["interferer_text"]``); each search decoded once."""
+    hyps = decode(model, data, tuple(dict.fromkeys((1, *beams))))
+    norm = normalizer("english", model.tokenizer)
+    target = {c.id: c.supervisions[0].text for c in data.cuts}
+    interferer = {c.id: c.custom["interferer_text"] for c in data.cuts}
+    asked = {search_name(k): hyps[search_name(k)] for k in beams}
+    return score(asked, target, norm), score({"greedy": hyps["greedy"]}, interferer, norm)

@@ -69,6 +69,30 @@ def transcribe_data(
     return hyps
 
 
+def decode(
+    model: TSWhisper, data: MixtureData, beams: Sequence[int] = (1, 5), batch_size: int = 16
+) -> dict[str, dict[str, str]]:
+    """``{"greedy" | "beam5": {id: hypothesis}}``: every mixture of ``data`` decoded once per search."""
+    return {search_name(k): transcribe_data(model, data, k, batch_size) for k in beams}
+
+
+def search_name(num_beams: int) -> str:
+    return "greedy" if num_beams == 1 else f"beam{num_beams}"
+
+
+def score(hyps: dict[str, dict[str, str]], refs: dict[str, str], norm: Callable[[str], str]) -> dict:
+    """Hypotheses of :func:`decode` against ``refs`` (id -> text): ``{search: scores}`` plus ``examples``
+    (first 5 id/ref/hyp of the first search). The same hypotheses can be scored against other references
+    (e.g. the interferer's transcripts) without decoding again."""
+    report: dict = {}
+    for name, h in hyps.items():
+        report[name] = wer_scores([refs[i] for i in h], list(h.values()), norm)
+        report.setdefault("examples", [{"id": i, "ref": refs[i], "hyp": t} for i, t in list(h.items())[:5]])
+        log.info("%s: WER %.2f %% (mean per utterance %.2f %%)", name, 100 * report[name]["wer"],
+                 100 * report[name]["mean_utt_wer"])  # fmt: skip
+    return report
+
+
 def evaluate(
     model: TSWhisper,
     data: MixtureData,
@@ -78,15 +102,4 @@ def evaluate(
 ) -> dict:
     """``{"greedy" | "beam5": scores, ...}`` plus ``examples`` (first 5 id/ref/hyp of the first search)."""
     refs = {c.id: c.supervisions[0].text for c in data.cuts}
-    fn = normalizer(norm, model.tokenizer)
-    report: dict = {}
-    for k in beams:
-        hyps = transcribe_data(model, data, k, batch_size)
-        name = "greedy" if k == 1 else f"beam{k}"
-        report[name] = wer_scores([refs[i] for i in hyps], list(hyps.values()), fn)
-        report.setdefault(
-            "examples", [{"id": i, "ref": refs[i], "hyp": h} for i, h in list(hyps.items())[:5]]
-        )
-        log.info("%s: WER %.2f %% (mean per utterance %.2f %%)", name, 100 * report[name]["wer"],
-                 100 * report[name]["mean_utt_wer"])  # fmt: skip
-    return report
+    return score(decode(model, data, beams, batch_size), refs, normalizer(norm, model.tokenizer))

@@ -133,25 +133,3 @@ def _group(cuts) -> dict[str, list]:  # noqa: ANN001
             "skipped %d cuts without speaker/text and %d single-utterance speakers", no_label, len(single)
         )
     return dict(by_spk)
-
-
-def interferer_view(cuts):  # noqa: ANN001, ANN201
-    """The same mixtures (same enrolment of the target) with the interferer's transcript as the reference.
-
-    Scoring a model's output against both views tells whether it follows the enrolled speaker (low WER
-    against the target, high against the interferer) or just picks a voice (similar WER on both).
-    """
-    from lhotse import CutSet
-
-    out = []
-    for c in cuts:
-        sup = c.supervisions[0]
-        new = fastcopy(sup, text=c.custom["interferer_text"], speaker=c.custom["interferer_speaker"])
-        out.append(fastcopy(c, supervisions=[new]))
-    return CutSet.from_cuts(out)
-
-
-def fastcopy(obj, **kw):  # noqa: ANN001, ANN003, ANN201
-    from lhotse.utils import fastcopy as _fastcopy
-
-    return _fastcopy(obj, **kw)
