@@ -61,19 +61,19 @@ def route_projections_through_modules(model: nn.Module) -> int:
 
     Other families already call their projection modules and are left alone (returns 0). Idempotent.
     """
-    n = 0
-    for module in model.modules():
-        if type(module) is WavLMAttention:
-            module.__class__ = ModuleCallingWavLMAttention
-            n += 1
-    return n
+    return _swap_class(model, WavLMAttention, ModuleCallingWavLMAttention)
 
 
 def restore_attention_classes(model: nn.Module) -> int:
     """Undo :func:`route_projections_through_modules` (the plain transformers classes); returns how many."""
+    return _swap_class(model, ModuleCallingWavLMAttention, WavLMAttention)
+
+
+def _swap_class(model: nn.Module, old: type, new: type) -> int:
+    """Give every submodule of exactly class ``old`` the class ``new`` (same layout); returns how many."""
     n = 0
     for module in model.modules():
-        if type(module) is ModuleCallingWavLMAttention:
-            module.__class__ = WavLMAttention
+        if type(module) is old:
+            module.__class__ = new
             n += 1
     return n
