@@ -1,11 +1,23 @@
-# Sourced by scripts/demo.sh and scripts/test.sh: create (or reuse) the virtual environment and install
-# spkpeft into it. torch is pinned here (a local CPU wheel on these machines, seconds to install); the
-# package itself only asks for a range, so users keep their own CUDA builds.
-# Usage: . scripts/_venv.sh EXTRAS   (EXTRAS: "" or "test")
+# Sourced by scripts/demo.sh and scripts/test.sh: make sure the virtual environment (.venv) holds exactly
+# requirements/lock.txt, then install spkpeft into it. The environment is built anew whenever the lock (or
+# the Python) changes, so a green run never depends on what an earlier run left installed. torch is pinned
+# here (a local CPU wheel on these machines, seconds to install); the package itself only asks for ranges,
+# so users keep their own builds. Regenerate the lock with scripts/lock.sh.
+# Usage: . scripts/_venv.sh
 VENV="${SPKPEFT_VENV:-.venv}"
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+TORCH_VERSION="${SPKPEFT_TORCH:-2.13.0}"
+LOCK=requirements/lock.txt
+_stamp="$(cat "$LOCK" scripts/_venv.sh | sha256sum | cut -c1-16)-$(python3 -c 'import sys; print(sys.version.split()[0])')-torch$TORCH_VERSION"
+if [ ! -f "$VENV/.spkpeft-lock" ] || [ "$(cat "$VENV/.spkpeft-lock")" != "$_stamp" ]; then
+  echo "[spkpeft] building $VENV from $LOCK (fresh environment)" >&2
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q "torch==$TORCH_VERSION"
+  "$VENV/bin/python" -m pip install -q -r "$LOCK"
+  echo "$_stamp" > "$VENV/.spkpeft-lock"
+fi
 . "$VENV/bin/activate"
-python -m pip install -q --upgrade pip
-python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".${1:+[$1]}"
+# the project itself, without letting pip touch the locked dependencies
+python -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null || python -m pip install -q --no-deps -e .
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false

@@ -3,5 +3,5 @@
 # 2 CPU cores): synthetic corpus -> content pre-trained tiny WavLM -> frozen vs UniPET-SPK -> report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/_venv.sh ""
+. scripts/_venv.sh
 spkpeft demo "$@"

@@ -106,8 +106,10 @@ class SlotHooks:
         return hook
 
     def _decoder_start(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        cache = kwargs.get("past_key_values")
-        self._dec_offset = int(cache.get_seq_length()) if cache is not None else 0
+        # The decoder's cache argument is ``past_key_values`` up to transformers 5.2x and ``cache`` after
+        # (5.24 renamed it); a pass that starts past position 0 (a cached generation step) has no slots.
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        self._dec_offset = int(cache.get_seq_length()) if hasattr(cache, "get_seq_length") else 0
 
     def _decoder_hook(self, i: int):  # noqa: ANN202
         def hook(module: nn.Module, args: tuple) -> tuple | None:
