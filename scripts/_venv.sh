@@ -4,6 +4,7 @@
 # here (a local CPU wheel on these machines, seconds to install); the package itself only asks for ranges,
 # so users keep their own builds. Regenerate the lock with scripts/lock.sh.
 # Usage: . scripts/_venv.sh
+. scripts/_pip.sh
 VENV="${SPKPEFT_VENV:-.venv}"
 TORCH_VERSION="${SPKPEFT_TORCH:-2.13.0}"
 LOCK=requirements/lock.txt
@@ -12,12 +13,12 @@ if [ ! -f "$VENV/.spkpeft-lock" ] || [ "$(cat "$VENV/.spkpeft-lock")" != "$_stam
   echo "[spkpeft] building $VENV from $LOCK (fresh environment)" >&2
   rm -rf "$VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q "torch==$TORCH_VERSION"
-  "$VENV/bin/python" -m pip install -q -r "$LOCK"
+  qpip "$VENV/bin/python" install --upgrade pip
+  qpip "$VENV/bin/python" install "torch==$TORCH_VERSION"
+  qpip "$VENV/bin/python" install -r "$LOCK"
   echo "$_stamp" > "$VENV/.spkpeft-lock"
 fi
 . "$VENV/bin/activate"
 # the project itself, without letting pip touch the locked dependencies
-python -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null || python -m pip install -q --no-deps -e .
+qpip python install --no-deps -e .
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false

@@ -1,6 +1,7 @@
 import json
 
 from spkpeft.cli import main
+from spkpeft.commands.demo import format_summary
 from spkpeft.demo.content_pretrain import ContentPretrainConfig
 from spkpeft.demo.pipeline import DemoConfig, run_demo
 
@@ -37,6 +38,10 @@ def test_demo_runs_end_to_end_writes_report_and_resumes(tmp_path):
     report = tmp_path / "demo" / "unipet" / "report.md"
     assert report.is_file() and (tmp_path / "demo" / "unipet" / "plots" / "layers.png").is_file()
     assert json.loads((tmp_path / "demo" / "summary.json").read_text())["systems"] == summary["systems"]
+    stages = summary["stage_seconds"]
+    assert list(stages) == ["synthesise", "pretrain", "adapt+eval frozen", "adapt+eval unipet"]
+    assert all(v >= 0 for v in stages.values())
+    assert "time per stage: synthesise" in format_summary(summary)
 
     # resume: every finished stage is skipped (the trained models are not touched again)
     model_file = tmp_path / "demo" / "unipet" / "model" / "method" / "method.safetensors"

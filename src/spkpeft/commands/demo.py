@@ -53,4 +53,7 @@ def format_summary(summary: dict) -> str:
         )
     verdict = "beats" if summary["adapted_beats_frozen"] else "does NOT beat"
     lines.append(f"\nUniPET-SPK {verdict} the frozen baseline on cosine EER.")
+    stages = summary.get("stage_seconds", {})
+    if stages:
+        lines.append("time per stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()))
     return "\n".join(lines)

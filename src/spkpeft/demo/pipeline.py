@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,17 +204,34 @@ def _dcf(metrics: dict) -> float:
     return float(dcf.get("0.01", next(iter(dcf.values())))["value"])
 
 
+@contextmanager
+def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
+    """Record the wall time of ``stage`` in ``seconds`` and log it when the stage ends."""
+    log.info("demo stage %s ...", stage)
+    t0 = time.perf_counter()
+    yield
+    seconds[stage] = round(time.perf_counter() - t0, 1)
+    log.info("demo stage %s done in %.1f s", stage, seconds[stage])
+
+
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     """Run (or resume) the demo; returns the summary also written to ``OUT/summary.json``."""
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = synthesise(cfg, out)
-    backbone, pretrain_info = pretrain(cfg, out)
-    results = [adapt_and_evaluate(cfg, name, backbone, paths, out) for name in SYSTEMS]
+    seconds: dict[str, float] = {}
+    with _timed(seconds, "synthesise"):
+        paths = synthesise(cfg, out)
+    with _timed(seconds, "pretrain"):
+        backbone, pretrain_info = pretrain(cfg, out)
+    results = []
+    for name in SYSTEMS:
+        with _timed(seconds, f"adapt+eval {name}"):
+            results.append(adapt_and_evaluate(cfg, name, backbone, paths, out))
     frozen, unipet = results
     summary = {
         "config": asdict(cfg),
         "pretraining": pretrain_info,
+        "stage_seconds": seconds,  # this invocation's wall time per stage (a resumed stage is near 0)
         "systems": [asdict(r) for r in results],
         "adapted_beats_frozen": unipet.eer["cosine"] < frozen.eer["cosine"],
         "report": str(Path(unipet.run_dir) / "report.md"),

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The canary: install the NEWEST releases of every dependency (no lock; torch stays the local CPU build
+# SPKPEFT_TORCH, default 2.13.0, unless you set it) into a fresh .venv-latest and run the test suite, so a
+# breaking upstream release is seen before users see it.
+# When to run: weekly, and before every release or lock bump. If it passes on newer versions than
+# requirements/lock.txt holds, bump the lock: `bash scripts/lock.sh`, then `bash scripts/test.sh`, and
+# commit the lock. If it fails, fix the code (or, until then, cap the offending range in pyproject.toml).
+# Usage: bash scripts/test-latest.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/_pip.sh
+VENV="${SPKPEFT_VENV:-.venv-latest}"
+TORCH_VERSION="${SPKPEFT_TORCH:-2.13.0}"
+rm -rf "$VENV"
+python3 -m venv "$VENV"
+qpip "$VENV/bin/python" install --upgrade pip
+qpip "$VENV/bin/python" install "torch==$TORCH_VERSION"
+qpip "$VENV/bin/python" install --upgrade --upgrade-strategy eager -e ".[test]"
+. "$VENV/bin/activate"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+python -m pip list 2>/dev/null | grep -iE '^(torch|transformers|peft|accelerate|lhotse|numpy) ' >&2
+python -m pytest -q -p no:cacheprovider "$@"

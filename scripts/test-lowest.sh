@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Run the test suite on the OLDEST versions pyproject.toml declares: every direct dependency at its
+# lower bound (`uv pip compile --resolution lowest-direct`), in its own environment (.venv-lowest, built
+# fresh each run). If this fails, either fix the code or raise the bound in pyproject.toml, so that the
+# declared ranges stay true. torch is the exception: these machines only have the CPU wheel of
+# SPKPEFT_TORCH (default 2.13.0) locally; set SPKPEFT_TORCH to the lower bound (e.g. 2.11.0) on a machine
+# that can download it (the PyPI Linux wheel is a CUDA build of several GB).
+# Usage: bash scripts/test-lowest.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/_pip.sh
+VENV="${SPKPEFT_VENV:-.venv-lowest}"
+TORCH_VERSION="${SPKPEFT_TORCH:-2.13.0}"
+command -v uv >/dev/null || python3 -m pip install -q uv
+rm -rf "$VENV"
+python3 -m venv "$VENV"
+qpip "$VENV/bin/python" install --upgrade pip
+qpip "$VENV/bin/python" install "torch==$TORCH_VERSION"
+torch_installed="$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')"
+mkdir -p "$VENV/spkpeft"
+uv pip compile pyproject.toml --extra test --resolution lowest-direct --python-version 3.11 \
+  --find-links /opt/wheels --override <(echo "torch==$torch_installed") --no-emit-package torch \
+  --quiet -o "$VENV/spkpeft/lowest.txt"
+qpip "$VENV/bin/python" install -r "$VENV/spkpeft/lowest.txt"
+qpip "$VENV/bin/python" install --no-deps -e .
+. "$VENV/bin/activate"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+python -m pip list 2>/dev/null | grep -iE '^(torch|transformers|peft|accelerate|lhotse|numpy) ' >&2
+python -m pytest -q -p no:cacheprovider "$@"
