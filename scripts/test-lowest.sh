@@ -17,6 +17,7 @@ python3 -m venv "$VENV"
 qpip "$VENV/bin/python" install --upgrade pip
 qpip "$VENV/bin/python" install "torch==$TORCH_VERSION"
 torch_installed="$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')"
+torch_installed="${torch_installed%%+cu*}"  # a PyPI CUDA wheel reports +cuNNN, which no index lists
 mkdir -p "$VENV/spkpeft"
 uv pip compile pyproject.toml --extra test --resolution lowest-direct --python-version 3.11 \
   --find-links /opt/wheels --override <(echo "torch==$torch_installed") --no-emit-package torch \

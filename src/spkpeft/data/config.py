@@ -30,6 +30,11 @@ class DataConfig:
     - ``noise_manifest`` / ``noise_prob`` / ``noise_snr_*``: additive MUSAN noise, music or babble
       (category from the manifest, see ``spkpeft data prepare musan``); ``babble_speakers`` range.
     - ``rir_manifest`` / ``rir_prob``: reverberation with a random room impulse response.
+    - Corpus-free augmentation (``spkpeft.data.simulated_augment``; for small sets without MUSAN/RIR):
+      ``sim_rir_prob`` reverberates with one of ``sim_rir_rooms`` simulated shoebox rooms (RT60 range
+      ``sim_rir_rt60`` seconds; needs pyroomacoustics, ``pip install 'spkpeft[augment]'``);
+      ``sim_noise_prob`` adds white / pink / brown noise at an SNR in ``sim_noise_snr`` dB;
+      ``bandlimit_prob`` low-passes at a cutoff in ``bandlimit_hz`` (telephone to wide-band).
     - ``seed``: all randomness (shuffling, crops, augmentation) is a function of (seed, epoch, index).
     """
 
@@ -48,6 +53,13 @@ class DataConfig:
     babble_speakers: list[int] = field(default_factory=lambda: [3, 7])
     rir_manifest: str = ""
     rir_prob: float = 0.0
+    sim_rir_prob: float = 0.0
+    sim_rir_rooms: int = 200
+    sim_rir_rt60: list[float] = field(default_factory=lambda: [0.2, 0.7])
+    sim_noise_prob: float = 0.0
+    sim_noise_snr: list[float] = field(default_factory=lambda: [5.0, 20.0])
+    bandlimit_prob: float = 0.0
+    bandlimit_hz: list[float] = field(default_factory=lambda: [3400.0, 7000.0])
     num_workers: int = 0
     seed: int = 0
     max_retries: int = 10
@@ -62,7 +74,7 @@ def validate(cfg: DataConfig) -> None:
         raise ValueError(f"data.crop_seconds must be > 0, got {cfg.crop_seconds}")
     if cfg.short_policy not in SHORT_POLICIES:
         raise ValueError(f"data.short_policy must be one of {SHORT_POLICIES}, got {cfg.short_policy!r}")
-    for name in ("noise_prob", "rir_prob"):
+    for name in ("noise_prob", "rir_prob", "sim_rir_prob", "sim_noise_prob", "bandlimit_prob"):
         p = getattr(cfg, name)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"data.{name} must be in [0, 1], got {p}")
@@ -72,10 +84,18 @@ def validate(cfg: DataConfig) -> None:
         raise ValueError("data.rir_prob > 0 needs data.rir_manifest (spkpeft data prepare rir ...)")
     if not cfg.speed_factors or cfg.speed_factors[0] != 1.0 or any(f <= 0 for f in cfg.speed_factors):
         raise ValueError(f"data.speed_factors must start with 1.0 and be > 0, got {list(cfg.speed_factors)}")
-    for name in ("noise_snr_noise", "noise_snr_music", "noise_snr_babble", "babble_speakers"):
+    ranges = ("noise_snr_noise", "noise_snr_music", "noise_snr_babble", "babble_speakers")
+    for name in (*ranges, "sim_rir_rt60", "sim_noise_snr", "bandlimit_hz"):
         lo_hi = list(getattr(cfg, name))
         if len(lo_hi) != 2 or lo_hi[0] > lo_hi[1]:
             raise ValueError(f"data.{name} must be [low, high] with low <= high, got {lo_hi}")
+    if cfg.sim_rir_rooms < 1:
+        raise ValueError(f"data.sim_rir_rooms must be >= 1, got {cfg.sim_rir_rooms}")
+    if min(cfg.sim_rir_rt60) <= 0 or min(cfg.bandlimit_hz) <= 0:
+        raise ValueError(
+            f"data.sim_rir_rt60 {list(cfg.sim_rir_rt60)} and data.bandlimit_hz {list(cfg.bandlimit_hz)} "
+            "must be > 0"
+        )
     if cfg.max_duration and cfg.max_duration < cfg.min_duration:
         raise ValueError(f"data.max_duration {cfg.max_duration} < data.min_duration {cfg.min_duration}")
     if cfg.num_workers < 0:

@@ -21,6 +21,7 @@ from spkpeft.data.audio import AudioError
 from spkpeft.data.augment import NoiseAugmenter, RirAugmenter, fit_length
 from spkpeft.data.config import SAMPLE_RATE, DataConfig
 from spkpeft.data.manifest import Utterance, load_utterances
+from spkpeft.data.simulated_augment import SimulatedRooms, add_coloured_noise, band_limit
 from spkpeft.data.speakers import SpeakerMap
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ class TrainDataset(Dataset):
             NoiseAugmenter(load_utterances(cfg.noise_manifest, False), cfg) if cfg.noise_prob else None
         )
         self.rir = RirAugmenter(load_utterances(cfg.rir_manifest, False), cfg) if cfg.rir_prob else None
+        self.rooms = (
+            SimulatedRooms(cfg.sim_rir_rooms, cfg.seed, tuple(cfg.sim_rir_rt60)) if cfg.sim_rir_prob else None
+        )
         self.epoch = 0
         self.skipped = 0
 
@@ -118,8 +122,14 @@ class TrainDataset(Dataset):
         wav, length = self._crop(utt, factors[k], rng)
         if self.rir is not None and rng.random() < self.cfg.rir_prob:
             wav[:length] = self.rir(wav[:length], rng)
+        if self.rooms is not None and rng.random() < self.cfg.sim_rir_prob:
+            wav[:length] = self.rooms(wav[:length], rng)
         if self.noise is not None and rng.random() < self.cfg.noise_prob:
             wav[:length] = self.noise(wav[:length], rng)
+        if self.cfg.sim_noise_prob and rng.random() < self.cfg.sim_noise_prob:
+            wav[:length] = add_coloured_noise(wav[:length], tuple(self.cfg.sim_noise_snr), rng)
+        if self.cfg.bandlimit_prob and rng.random() < self.cfg.bandlimit_prob:
+            wav[:length] = band_limit(wav[:length], tuple(self.cfg.bandlimit_hz), rng)
         return {
             "wav": torch.from_numpy(wav),
             "length": length,
