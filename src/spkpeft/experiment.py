@@ -69,6 +69,10 @@ class TrainConfig:
     output_dir: str = "runs/default"
     tensorboard: bool = False
     find_unused_parameters: bool = False
+    dev_manifest: str = ""
+    dev_trials: str = ""
+    dev_every: int = 0
+    dev_patience: int = 0
 
     def validate(self) -> None:
         if self.mixed_precision not in PRECISIONS:
@@ -78,7 +82,9 @@ class TrainConfig:
         for key in ("batch_size", "epochs", "grad_accum", "log_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key}={getattr(self, key)}: must be >= 1")
-        for key in ("max_steps", "checkpoint_every", "clip_grad_norm"):
+        if self.dev_every and not (self.dev_manifest and self.dev_trials):
+            raise ConfigError("train.dev_every > 0 needs train.dev_manifest and train.dev_trials")
+        for key in ("max_steps", "checkpoint_every", "clip_grad_norm", "dev_every", "dev_patience"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)}: must be >= 0")
 

@@ -60,6 +60,8 @@ class Trainer:
         self.stages = resolve_stages(cfg)
         self.run_dir = RunDir(Path(cfg.train.output_dir))
         self.last_checkpoint: Path | None = None
+        self.dev = None  # DevSelector when train.dev_every > 0
+        self._stop = False  # early stopping on the dev set
 
     # ----------------------------------------------------------------- setup
     def _accelerator(self) -> Any:
@@ -121,6 +123,11 @@ class Trainer:
         acc = self._accelerator()
         torch.manual_seed(self.cfg.train.seed + acc.process_index)  # model randomness (dropout), per rank
         pos, loaded = self._start(acc)
+        if self.cfg.train.dev_every and acc.is_main_process:
+            from spkpeft.train.dev_select import DevSelector
+
+            t = self.cfg.train
+            self.dev = DevSelector(t.dev_manifest, t.dev_trials, self.run_dir.root, t.dev_patience)
         from spkpeft.data.speakers import SpeakerMap
 
         speaker_map = SpeakerMap.load(self.run_dir.speakers) if loaded else None
@@ -137,6 +144,8 @@ class Trainer:
         )
         try:
             for stage in self.stages[pos.stage + int(pos.stage_complete) :]:
+                if self._stop:
+                    break
                 if stage.index != entered:
                     tm, speaker_map = self._enter_stage(stage, tm, speaker_map, acc)
                 if pos.stage != stage.index or pos.stage_complete:
@@ -151,6 +160,8 @@ class Trainer:
         if acc.is_main_process and tm is not None:
             from spkpeft.model import save_model
 
+            if self.dev is not None:
+                self.dev.restore_best(tm)
             tm.set_trainable(None)  # methods such as `full` report only parameters that require grad
             save_model(tm.model, self.run_dir.model)
         acc.wait_for_everyone()
@@ -253,13 +264,13 @@ class Trainer:
         bar = progress.bar(total=total, desc=stage.name, initial=pos.stage_step) if main else None
         model.train()
         for epoch in range(pos.epoch, stage.epochs):
-            if pos.stage_step >= total:
+            if pos.stage_step >= total or self._stop:
                 break
             global_epoch = self._epoch_base(stage) + epoch
             self._dataset.set_epoch(global_epoch)
             sampler.set_epoch(global_epoch, pos.batch)
             for b, batch in enumerate(loader, start=pos.batch):
-                if b >= per_epoch * accum or pos.stage_step >= total:
+                if b >= per_epoch * accum or pos.stage_step >= total or self._stop:
                     break
                 sync = (b + 1) % accum == 0
                 if margins is not None and b % accum == 0:
@@ -341,8 +352,22 @@ class Trainer:
                 )
         if tcfg.checkpoint_every and pos.global_step % tcfg.checkpoint_every == 0 and pos.stage_step < total:
             self._checkpoint(tm, optimizer, scheduler, pos, acc)
+        if tcfg.dev_every and pos.global_step % tcfg.dev_every == 0:
+            self._dev_step(tm, pos, acc)
         if self.on_step is not None:
             self.on_step(pos.global_step, meter.last_loss)
+
+    def _dev_step(self, tm: Any, pos: Position, acc: Any) -> None:
+        """Dev evaluation on the main process; every process learns whether to stop."""
+        from accelerate.utils import broadcast_object_list
+
+        stop = [self.dev.evaluate(tm, pos.global_step) if self.dev is not None else False]
+        if acc.num_processes > 1:
+            broadcast_object_list(stop)
+        if stop[0]:
+            log.info("early stop at step %d: no dev improvement in %d evaluations", pos.global_step,
+                     self.cfg.train.dev_patience)  # fmt: skip
+        self._stop = bool(stop[0])
 
     def _checkpoint(self, tm: Any, optimizer: Any, scheduler: Any, pos: Position, acc: Any) -> None:
         from accelerate.utils import gather_object
