@@ -97,7 +97,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
         for e in sel:
             lines.append(
                 f"| {e['method']} | {e['backend']} | {e['seeds']} | {e['trainable_params']:,} "
-                f"| {e['eer_cosine']} | {e['eer_asnorm']} | {e['eer_calibrated']} | {e['mindcf_cosine']} | {e['train_s']} |"
+                f"| {e['eer_cosine']} | {e['eer_asnorm']} | {e['eer_calibrated']} | {e['mindcf_cosine']} "
+                f"| {e['train_s']} |"
             )
         lines.append("")
     return "\n".join(lines)
