@@ -8,7 +8,8 @@ centred STFT, last frame dropped, Slaney mel filters from ``transformers.audio_u
 every clip to 30 s. What that padding did is kept where it matters:
 
 - after the clip the signal is zero (the 30 s padding), so frames that straddle the clip's end see
-  zeros, not a reflection; the start is reflected, as ``torch.stft(center=True)`` does;
+  zeros, not a reflection; the start is reflected, as ``torch.stft(center=True)`` does, and so is the
+  end of a clip that fills the 30 s window (samples past the window are dropped, as transformers does);
 - the peak for the floor is taken over the clip's own frames.
 
 A padded batch gives each row the frames of the row run alone: mel frames past a row's end are set to
@@ -18,6 +19,8 @@ zero padding shows them when the row runs alone. The log-mel has no parameters a
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -81,8 +84,10 @@ class LogMelConvs(FrontEnd):
         )  # (F, M) float64
         mel = torch.from_numpy(filters).to(device=device, dtype=torch.float32).T.contiguous()
         self.register_buffer("mel_filters", mel, persistent=False)  # (M, F)
-        self.register_buffer("window", torch.hann_window(N_FFT, device=device), persistent=False)
+        self.register_buffer("window_fn", torch.hann_window(N_FFT, device=device), persistent=False)
         self.max_frames = int(model.config.max_source_positions)
+        strides = [c.stride[0] for c in convs]
+        self.window = self.max_frames * HOP * math.prod(strides)  # 30 s: 480,000 samples
 
     @property
     def feature_encoder(self) -> nn.Module:
@@ -98,21 +103,28 @@ class LogMelConvs(FrontEnd):
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         mel_len = torch.div(lengths, HOP, rounding_mode="floor")
         with torch.no_grad():
-            mel = self.log_mel(wav, mel_len)
+            mel = self.log_mel(wav, lengths)
+        convs = self.feature_encoder
         with self.grad_mode():
-            return self.feature_encoder(
-                mel.to(self.feature_encoder.convs[0].weight.dtype), mel_len
-            ).transpose(1, 2)
+            return convs(mel.to(convs.convs[0].weight.dtype), mel_len).transpose(1, 2)
 
-    def log_mel(self, wav: torch.Tensor, mel_len: torch.Tensor) -> torch.Tensor:
-        """wav (B, S) float, mel_len (B,) real mel frames -> log-mel (B, M, S // 160), zero past each end."""
-        b, s = wav.shape
+    def log_mel(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """wav (B, S) float, lengths (B,) real samples -> log-mel (B, M, S // 160), zero past each end."""
         half = N_FFT // 2
-        x = nn.functional.pad(wav.float(), (0, max(0, half + 1 - s)))  # the reflection needs half + 1
-        x = torch.cat([x[:, 1 : half + 1].flip(-1), x, x.new_zeros(b, half)], dim=1)
-        stft = torch.stft(x, N_FFT, HOP, window=self.window, center=False, return_complex=True)
+        n = lengths.clamp(max=self.window)  # transformers truncates to the window too
+        x = wav[:, : self.window].float()
+        x = x * (torch.arange(x.shape[1], device=x.device)[None, :] < n[:, None])
+        s = x.shape[1]
+        x = nn.functional.pad(x, (0, max(0, half + 1 - s)))  # the reflection at the start needs half + 1
+        right = x.new_zeros(x.shape[0], half)  # after a clip: the zeros of the window's padding
+        if s == self.window:  # a clip filling the window ends reflected, as torch.stft(center=True) pads it
+            tail = x[:, s - half - 1 : s - 1].flip(-1)
+            right = torch.where((n == self.window)[:, None], tail, right)
+        x = torch.cat([x[:, 1 : half + 1].flip(-1), x, right], dim=1)
+        stft = torch.stft(x, N_FFT, HOP, window=self.window_fn, center=False, return_complex=True)
         power = (stft[..., : s // HOP].abs() ** 2).contiguous()  # (B, F, T_mel)
         log_spec = (self.mel_filters @ power).clamp(min=1e-10).log10()  # (B, M, T_mel)
+        mel_len = torch.div(n, HOP, rounding_mode="floor")
         real = torch.arange(log_spec.shape[2], device=x.device)[None, :] < mel_len[:, None]  # (B, T_mel)
         peak = log_spec.masked_fill(~real[:, None, :], float("-inf")).amax(dim=(1, 2), keepdim=True)
         log_spec = (torch.maximum(log_spec, peak - 8.0) + 4.0) / 4.0
