@@ -101,14 +101,23 @@ class LogMelConvs(FrontEnd):
         return n.clamp(min=0).long()
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self._run(wav, lengths, self._stft_power)
+
+    def traceable(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with the STFT as a convolution with the windowed Fourier basis (ONNX has no
+        complex STFT); equal within float rounding. Shape-dependent choices are fixed at export: an
+        exported graph leaves out the end reflection of clips that fill the 30 s window."""
+        return self._run(wav, lengths, self._dft_power)
+
+    def _run(self, wav: torch.Tensor, lengths: torch.Tensor, power_fn) -> torch.Tensor:  # noqa: ANN001
         mel_len = torch.div(lengths, HOP, rounding_mode="floor")
         with torch.no_grad():
-            mel = self.log_mel(wav, lengths)
+            mel = self.log_mel(wav, lengths, power_fn)
         convs = self.feature_encoder
         with self.grad_mode():
             return convs(mel.to(convs.convs[0].weight.dtype), mel_len).transpose(1, 2)
 
-    def log_mel(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def log_mel(self, wav: torch.Tensor, lengths: torch.Tensor, power_fn=None) -> torch.Tensor:  # noqa: ANN001
         """wav (B, S) float, lengths (B,) real samples -> log-mel (B, M, S // 160), zero past each end."""
         half = N_FFT // 2
         n = lengths.clamp(max=self.window)  # transformers truncates to the window too
@@ -121,11 +130,23 @@ class LogMelConvs(FrontEnd):
             tail = x[:, s - half - 1 : s - 1].flip(-1)
             right = torch.where((n == self.window)[:, None], tail, right)
         x = torch.cat([x[:, 1 : half + 1].flip(-1), x, right], dim=1)
-        stft = torch.stft(x, N_FFT, HOP, window=self.window_fn, center=False, return_complex=True)
-        power = (stft[..., : s // HOP].abs() ** 2).contiguous()  # (B, F, T_mel)
-        log_spec = (self.mel_filters @ power).clamp(min=1e-10).log10()  # (B, M, T_mel)
+        power = (power_fn or self._stft_power)(x)[..., : s // HOP]  # (B, F, T_mel)
+        log_spec = (self.mel_filters @ power.contiguous()).clamp(min=1e-10).log10()  # (B, M, T_mel)
         mel_len = torch.div(n, HOP, rounding_mode="floor")
         real = torch.arange(log_spec.shape[2], device=x.device)[None, :] < mel_len[:, None]  # (B, T_mel)
         peak = log_spec.masked_fill(~real[:, None, :], float("-inf")).amax(dim=(1, 2), keepdim=True)
         log_spec = (torch.maximum(log_spec, peak - 8.0) + 4.0) / 4.0
         return _mask_time(log_spec, mel_len)
+
+    def _stft_power(self, x: torch.Tensor) -> torch.Tensor:
+        """Padded signal (B, S') -> power spectrum (B, F, 1 + (S' - 400) // 160)."""
+        return torch.stft(x, N_FFT, HOP, window=self.window_fn, center=False, return_complex=True).abs() ** 2
+
+    def _dft_power(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`_stft_power` as one strided convolution with the windowed cos / sin basis (2F, 1, 400)."""
+        f = N_FFT // 2 + 1
+        t = torch.arange(N_FFT, device=x.device, dtype=torch.float64)
+        angle = 2 * torch.pi * torch.arange(f, device=x.device, dtype=torch.float64)[:, None] * t / N_FFT
+        basis = torch.cat([angle.cos(), -angle.sin()]) * self.window_fn.double()  # (2F, 400)
+        y = nn.functional.conv1d(x[:, None], basis.to(x.dtype)[:, None], stride=HOP)  # (B, 2F, T)
+        return y[:, :f] ** 2 + y[:, f:] ** 2
