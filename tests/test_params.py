@@ -67,6 +67,18 @@ def test_model_directory_counts_like_its_preset(tmp_path) -> None:  # noqa: ANN0
     assert a.backbone_total == sum(p.numel() for p in model.parameters())
 
 
+def test_whole_whisper_directory_counts_its_encoder(tmp_path) -> None:  # noqa: ANN001
+    import transformers
+
+    from spkpeft.backbones.hf import build_config
+
+    cfg, _ = build_config("tiny-whisper")
+    transformers.WhisperForConditionalGeneration(cfg).save_pretrained(tmp_path)
+    a, b = count_for(tmp_path, "lora", {"r": 2}), count_for("tiny-whisper", "lora", {"r": 2})
+    assert (a.backbone_total, a.backbone_cnn, a.trainable) == (b.backbone_total, b.backbone_cnn, b.trainable)
+    assert a.backbone_total == sum(p.numel() for p in load_hf_model("tiny-whisper")[0].parameters())
+
+
 def test_full_counts_the_backbone_once() -> None:
     c = count_for("tiny-wavlm", "full")
     assert c.total == c.backbone_total and c.method_added == 0

@@ -90,7 +90,7 @@ class SpeechBackbone(nn.Module):
         self.hidden_size: int = cfg.hidden_size
         self.stable_layer_norm: bool = spec.is_pre_ln(cfg)  # pre-LN: final norm on the last state
         self.layers: nn.ModuleList = get_module(model, spec.layers)
-        self.norm = get_module(model, spec.norm)
+        self.norm = get_module(model, spec.norm) if spec.norm else None
         self.front_end = FRONT_ENDS.build(spec.front_end, model, spec)
         self.positions = POSITIONS.build(spec.positions, model, spec)
         self.attention_inputs = ATTENTION_INPUTS.build(spec.attention, model, spec, self.layers)
@@ -160,7 +160,7 @@ class SpeechBackbone(nn.Module):
         padded = always_mask or bool((frame_len < t).any())
         h = self.positions(h, mask if padded else None)
         states = self._layers(h, Frames(mask if padded else None))
-        if self.stable_layer_norm:
+        if self.stable_layer_norm and self.norm is not None:
             states[-1] = self.norm(states[-1])
         out = torch.stack(states)
         if padded:

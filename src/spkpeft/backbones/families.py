@@ -43,8 +43,9 @@ class FamilySpec:
     projection: str | None = "feature_projection"  # front end's trainable output projection, if any
     position_module: str = "encoder.pos_conv_embed"  # what ``positions`` adds (a conv, a table)
     layers: str = "encoder.layers"
-    # The encoder's own layer norm: on state 0 in post-LN models, on the last state in pre-LN ones.
-    norm: str = "encoder.layer_norm"
+    # The encoder's own layer norm: on state 0 in post-LN models, on the last state in pre-LN ones
+    # (None: the encoder has none).
+    norm: str | None = "encoder.layer_norm"
     pre_ln: bool | str = "do_stable_layer_norm"  # True / False, or the boolean config field that says
     q_proj: str = "attention.q_proj"
     k_proj: str = "attention.k_proj"

@@ -34,7 +34,8 @@ class ConvPositions:
     def __init__(self, model: nn.Module, spec: FamilySpec) -> None:
         self.pos_conv = get_module(model, spec.position_module)
         self.encoder = get_module(model, spec.position_module.rpartition(".")[0])  # holds the dropout
-        self.norm = None if spec.is_pre_ln(model.config) else get_module(model, spec.norm)
+        post_ln = spec.norm and not spec.is_pre_ln(model.config)
+        self.norm = get_module(model, spec.norm) if post_ln else None
 
     def __call__(self, h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         if mask is not None:
