@@ -67,6 +67,18 @@ def test_model_directory_counts_like_its_preset(tmp_path) -> None:  # noqa: ANN0
     assert a.backbone_total == sum(p.numel() for p in model.parameters())
 
 
+def test_whole_whisper_directory_counts_its_encoder(tmp_path) -> None:  # noqa: ANN001
+    import transformers
+
+    from spkpeft.backbones.hf import build_config
+
+    cfg, _ = build_config("tiny-whisper")
+    transformers.WhisperForConditionalGeneration(cfg).save_pretrained(tmp_path)
+    a, b = count_for(tmp_path, "lora", {"r": 2}), count_for("tiny-whisper", "lora", {"r": 2})
+    assert (a.backbone_total, a.backbone_cnn, a.trainable) == (b.backbone_total, b.backbone_cnn, b.trainable)
+    assert a.backbone_total == sum(p.numel() for p in load_hf_model("tiny-whisper")[0].parameters())
+
+
 def test_full_counts_the_backbone_once() -> None:
     c = count_for("tiny-wavlm", "full")
     assert c.total == c.backbone_total and c.method_added == 0
@@ -79,3 +91,43 @@ def test_unipet_on_wavlm_base_plus_is_5_4_percent(capsys) -> None:  # noqa: ANN0
     frac = d["method"] / (d["backbone_total"] + d["method"])
     assert abs(frac - 0.054) <= 0.003, frac
     assert d["fraction"] == pytest.approx(frac)
+
+
+# Published Whisper models: (d_model, encoder layers, mel bins) and the whole model's size as the hub
+# lists it for the checkpoint (encoder + decoder, in millions, rounded as listed there).
+WHISPER = {
+    "whisper-tiny": (384, 4, 80, 37.8),
+    "whisper-base": (512, 6, 80, 72.6),
+    "whisper-small": (768, 12, 80, 242),
+    "whisper-medium": (1024, 24, 80, 764),
+    "whisper-large-v2": (1280, 32, 80, 1540),
+    "whisper-large-v3": (1280, 32, 128, 1540),
+    "whisper-large-v3-turbo": (1280, 32, 128, 809),
+}
+
+
+def _whisper_encoder_size(d: int, layers: int, mels: int) -> tuple[int, int]:
+    """(convolutions, whole encoder) parameters: conv1 and conv2 (kernel 3), the 1500-row position
+    table, per layer q/v/out with bias + k without (4d^2 + 3d), FFN 4d wide (8d^2 + 5d), two norms (4d),
+    and the final norm."""
+    convs = (3 * mels * d + d) + (3 * d * d + d)
+    return convs, convs + 1500 * d + layers * (12 * d * d + 12 * d) + 2 * d
+
+
+@pytest.mark.parametrize("name", sorted(WHISPER))
+def test_whisper_presets_count_the_published_encoders(name) -> None:  # noqa: ANN001
+    import torch
+    import transformers
+
+    from spkpeft.backbones.hf import build_config
+
+    d, layers, mels, whole_millions = WHISPER[name]
+    c = count_for(name, "lora")
+    convs, encoder = _whisper_encoder_size(d, layers, mels)
+    assert (c.backbone_cnn, c.backbone_total) == (convs, encoder)
+    assert c.method == layers * 3 * 16 * (d + d)  # LoRA r 16 on q, k, v
+    cfg, _ = build_config(name)
+    with torch.device("meta"):
+        whole = transformers.WhisperForConditionalGeneration(cfg)
+    n = sum(p.numel() for p in whole.parameters()) / 1e6
+    assert round(n, 1 if n < 100 else 0) == pytest.approx(whole_millions, abs=0.5 if n < 1000 else 5), n

@@ -3,9 +3,10 @@ weights) and count total and trainable parameters per component.
 
 Counting rules (see docs/params.md):
 
-- ``backbone_cnn``: the CNN waveform encoder (``FamilySpec.feature_encoder``); ``backbone_transformer``:
-  every other parameter of the transformers model as published (feature projection, positional
-  convolution, layers, norms, and the SSL ``masked_spec_embed`` vector where the checkpoint has one).
+- ``backbone_cnn``: the front end's feature encoder (``FamilySpec.feature_encoder``: the CNN waveform
+  encoder, Whisper's two convolutions); ``backbone_transformer``: every other parameter of the
+  transformers model as published (feature projection, positional convolution or Whisper's fixed
+  sinusoid table, layers, norms, and the SSL ``masked_spec_embed`` vector where the checkpoint has one).
   ``backbone_total`` is their sum: the published model's size, whatever the method does to it.
 - ``method``: the parameters the method trains (its ``own_parameters()``), by ``param_groups()``.
   ``method_added``: those that are new (not backbone weights) - all of them for every method but
@@ -77,7 +78,7 @@ def meta_backbone(name_or_path: str | Path) -> SpeechBackbone:
     cfg = transformers.AutoConfig.from_pretrained(path)
     spec = family_of_model_type(cfg.model_type)
     with torch.device("meta"):
-        model = getattr(transformers, spec.model_cls)(cfg)
+        model = spec.model_class()(cfg)
     model.requires_grad_(False)
     backbone = SpeechBackbone(model, spec)
     backbone.freeze_feature_encoder()
@@ -90,8 +91,8 @@ def count_parameters(backbone_name: str | Path, method_cfg: MethodConfig) -> Par
         backbone = meta_backbone(backbone_name)
         pristine = dict(backbone.model.named_parameters())
         method = METHODS.build(method_cfg.name, method_cfg, backbone)
-    cnn_prefix = backbone.spec.feature_encoder + "."
-    cnn = sum(p.numel() for n, p in pristine.items() if n.startswith(cnn_prefix))
+    cnn_ids = {id(p) for p in backbone.feature_encoder.parameters()}
+    cnn = sum(p.numel() for p in pristine.values() if id(p) in cnn_ids)
     backbone_total = sum(p.numel() for p in pristine.values())
     own = method.own_parameters()
     backbone_ids = {id(p) for p in pristine.values()}

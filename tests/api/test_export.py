@@ -107,8 +107,10 @@ def test_onnx_export_matches_pytorch_on_new_shapes(
         assert np.linalg.norm(got[i] - ref) / np.linalg.norm(ref) < 1e-4
 
 
-def test_onnx_export_of_a_hooked_method_with_a_lap_backend(tmp_path: Path) -> None:
-    """Prompts (hooks that prepend frames), HuBERT's SDPA mask and LAP's masked batch norm export too."""
+@pytest.mark.parametrize("backbone", ["tiny-hubert", "tiny-whisper"])
+def test_onnx_export_of_a_hooked_method_with_a_lap_backend(tmp_path: Path, backbone: str) -> None:
+    """Prompts (hooks that prepend frames), the SDPA mask, LAP's masked batch norm and Whisper's log-mel
+    (its STFT as a convolution) export too."""
     import torch
 
     from spkpeft.experiment import load_experiment
@@ -116,7 +118,7 @@ def test_onnx_export_of_a_hooked_method_with_a_lap_backend(tmp_path: Path) -> No
     from spkpeft.model import build_speaker_model
 
     ov = [
-        "backbone.name_or_path=tiny-hubert",
+        f"backbone.name_or_path={backbone}",
         "method={name: prompt, prompt_length: 3}",
         "backend={name: lap_astp}",
     ]

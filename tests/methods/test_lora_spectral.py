@@ -9,17 +9,16 @@ from pathlib import Path
 
 import pytest
 import torch
-import transformers
 
 from spkpeft.backbones import load_backbone
-from spkpeft.backbones.backbone import SpeechBackbone
+from spkpeft.backbones.backbone import SpeechBackbone, get_module
 from spkpeft.backbones.hf import load_hf_model
 from spkpeft.config import parse_named
 from spkpeft.methods import METHODS, MergeNotSupported
 from spkpeft.methods.io import load_method, save_method
 from spkpeft.methods.merge import save_merged
 
-FAMILIES = ["wavlm", "hubert", "wav2vec2"]
+FAMILIES = ["wavlm", "hubert", "wav2vec2", "whisper"]
 METHOD_NAMES = ["lora", "dora", "pissa", "spectral"]
 # Small enough that the tiny (32 x 32) matrices have real truncation (k < 32) and low rank (r < 32).
 OVERRIDES = {
@@ -56,6 +55,14 @@ def build(name: str, backbone: SpeechBackbone, **extra):  # noqa: ANN003, ANN201
 def wav() -> torch.Tensor:
     g = torch.Generator().manual_seed(3)
     return torch.randn(2, 4000, generator=g)
+
+
+def proj_of(backbone: SpeechBackbone, layer: torch.nn.Module, which: str) -> torch.nn.Module:
+    """The ``q``/``k``/``v``/``o`` projection of one Transformer layer, wherever the family keeps it."""
+    spec = backbone.spec
+    return get_module(
+        layer, {"q": spec.q_proj, "k": spec.k_proj, "v": spec.v_proj, "o": spec.out_proj}[which]
+    )
 
 
 def run(backbone: SpeechBackbone, wav: torch.Tensor) -> torch.Tensor:
@@ -107,8 +114,8 @@ def test_init_equals_backbone(name: str, fam: str, saved_dirs, wav) -> None:  # 
     ref_bb = fresh(saved_dirs, fam)
     if name == "spectral":
         k = OVERRIDES["spectral"]["k"]
-        for layer in ref_bb.model.encoder.layers:
-            for proj in (layer.attention.q_proj, layer.attention.k_proj):
+        for layer in ref_bb.layers:
+            for proj in (proj_of(ref_bb, layer, "q"), proj_of(ref_bb, layer, "k")):
                 proj.weight.data = truncated(proj.weight.data, k)
     ref = run(ref_bb, wav)
     bb = fresh(saved_dirs, fam)
@@ -120,9 +127,9 @@ def test_init_equals_backbone(name: str, fam: str, saved_dirs, wav) -> None:  # 
 def test_spectral_keep_residual_starts_at_backbone(fam: str, saved_dirs, wav) -> None:  # noqa: ANN001
     ref = run(fresh(saved_dirs, fam), wav)
     bb = fresh(saved_dirs, fam)
-    w = bb.model.encoder.layers[0].attention.q_proj.weight.detach().clone()
+    w = proj_of(bb, bb.layers[0], "q").weight.detach().clone()
     method = build("spectral", bb, keep_residual=True)
-    layer = bb.model.encoder.layers[0].attention.q_proj
+    layer = proj_of(bb, bb.layers[0], "q")
     assert torch.allclose(layer.effective_weight(), w, atol=1e-6)
     assert rel_err(run(bb, wav), ref) < 1e-5
     assert "W_m" not in bb.model.state_dict() and method.extra_state()
@@ -173,7 +180,7 @@ def test_merge_equals_unmerged_and_loads_with_transformers(
     assert rel_err(run(SpeechBackbone(merged, bb.spec), wav), out) < 1e-4
     assert rel_err(run(bb, wav), out) == 0.0  # the live model is untouched
     save_merged(method, tmp_path)
-    loaded = transformers.AutoModel.from_pretrained(tmp_path).eval()
+    loaded = bb.spec.model_class().from_pretrained(tmp_path).eval()  # AutoModel for the wav2vec2 line
     assert rel_err(run(SpeechBackbone(loaded, bb.spec), wav), out) < 1e-4
 
 

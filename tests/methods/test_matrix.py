@@ -9,7 +9,7 @@ from spkpeft.backbones import load_backbone
 from spkpeft.methods import METHODS, MergeNotSupported
 from spkpeft.methods.io import load_method, save_method
 
-FAMILIES = ["tiny-wavlm", "tiny-hubert", "tiny-wav2vec2"]
+FAMILIES = ["tiny-wavlm", "tiny-hubert", "tiny-wav2vec2", "tiny-whisper"]
 IDENTITY_AT_INIT = ["frozen", "full", "adapter", "inner_inter"]  # output == frozen backbone at init
 PROMPTED = ["prompt", "deep_prompt", "unipet"]  # prompts are attended to from the start
 HOOKED = ["adapter", "inner_inter", "prompt", "deep_prompt", "unipet"]
@@ -91,9 +91,10 @@ def test_only_method_params_train_and_all_get_gradients(name, family):
     assert no_grad == []
 
 
+@pytest.mark.parametrize("family", ["tiny-wavlm", "tiny-whisper"])
 @pytest.mark.parametrize("name", ["adapter", "deep_prompt", "unipet", "full"])
-def test_cnn_runs_without_autograd(name):
-    bb, _ = _setup(name, "tiny-wavlm")
+def test_cnn_runs_without_autograd(name, family):
+    bb, _ = _setup(name, family)
     grads = []
     bb.feature_encoder.register_forward_hook(lambda m, a, o: grads.append(o.grad_fn))
     bb(*_batch())
@@ -170,12 +171,18 @@ def test_one_hooked_method_per_backbone():
     METHODS.build("deep_prompt", _cfg("deep_prompt"), bb)
 
 
-def test_full_can_train_the_feature_encoder():
-    bb = load_backbone("tiny-hubert")
+@pytest.mark.parametrize("family", ["tiny-hubert", "tiny-whisper"])
+def test_full_can_train_the_feature_encoder(family):
+    bb = load_backbone(family)
+    assert not any(
+        k.startswith(f"full.{bb.spec.feature_encoder[0]}.")
+        for k in _setup("full", family)[1].own_parameters()
+    )
     cfg = METHODS.config_cls("full")(train_feature_encoder=True)
     method = METHODS.build("full", cfg, bb)
     assert not bb.feature_encoder_frozen
-    assert any(k.startswith("full.feature_extractor.") for k in method.own_parameters())
+    assert any(k.startswith(f"full.{bb.spec.feature_encoder[0]}.") for k in method.own_parameters())
+    assert not any(k.startswith(tuple(f"full.{f}" for f in bb.spec.fixed)) for k in method.own_parameters())
     bb(*_batch()).hidden_states[-1].sum().backward()
     assert all(p.grad is not None for p in bb.feature_encoder.parameters())
 

@@ -84,8 +84,8 @@ def test_gates_read_speech_frames_of_their_inputs():
     p = 4
     method = METHODS.build("unipet", UniPETConfig(bottleneck=8, prompt_length=p), bb)
     ffn_in = []
-    ffn = get_module(bb.layers[1], bb.spec.ffn)
-    ffn.register_forward_hook(lambda m, a, o: ffn_in.append(a[0]))
+    ffn = get_module(bb.layers[1], bb.spec.ffn_in)
+    ffn.register_forward_pre_hook(lambda m, a: ffn_in.append(a[0]))
     with torch.no_grad():
         for g in [*method.adapter_gates, *method.prompt_gates]:
             g.proj.weight.normal_()

@@ -54,8 +54,10 @@ def test_inter_adapter_is_applied_and_identity_is_not_passed(monkeypatch):
     assert lap.embed(*_wav()).shape == (2, 16)
 
 
-def test_save_and_load_reproduce_embeddings(tmp_path):
-    cfg = load_experiment("tiny", ["method.name=unipet", "method.prompt_length=2", "method.bottleneck=8"])
+@pytest.mark.parametrize("backbone", ["tiny-wavlm", "tiny-whisper"])
+def test_save_and_load_reproduce_embeddings(tmp_path, backbone):
+    ov = ["method.name=unipet", "method.prompt_length=2", "method.bottleneck=8"]
+    cfg = load_experiment("tiny", [*ov, f"backbone.name_or_path={backbone}"])
     model = build_speaker_model(cfg)
     with torch.no_grad():  # make the method and back-end differ from a fresh build
         for p in [*model.method.own_parameters().values(), *model.backend.parameters()]:

@@ -1,8 +1,15 @@
-"""Build or load a bare transformers speech encoder: a preset (random init), a local directory or a hub id."""
+"""Build or load a bare transformers speech encoder: a preset (random init), a local directory or a hub id.
+
+A directory may hold more than the encoder: a Whisper directory written by
+``WhisperForConditionalGeneration`` or ``WhisperModel.save_pretrained`` loads as its ``WhisperEncoder``
+(the family's ``checkpoint_prefixes`` are stripped from the weight names, the decoder's weights are left
+unread), and every encoder weight must be there.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +43,7 @@ def load_hf_model(
         cfg, spec = build_config(name, **config_overrides)
         ctx = torch.device(device) if device is not None else torch.device("cpu")
         with ctx:
-            model = getattr(transformers, spec.model_cls)(cfg)
+            model = spec.model_class()(cfg)
         log.info("built preset %s (%s) with random weights", name, spec.model_cls)
         return model, spec
     path = Path(name)
@@ -50,8 +57,26 @@ def load_hf_model(
             f"model directory, and not reachable as a hub id ({e.__class__.__name__})"
         ) from None
     spec = family_of_model_type(cfg.model_type)
-    model = getattr(transformers, spec.model_cls).from_pretrained(name, config=cfg)
+    model = _from_pretrained(spec, name, cfg)
     if device is not None:
         model = model.to(device)
     log.info("loaded %s from %s", spec.model_cls, name)
     return model, spec
+
+
+def _from_pretrained(spec: FamilySpec, name: str, cfg: transformers.PretrainedConfig) -> torch.nn.Module:
+    """``from_pretrained`` of the family's encoder class; with ``checkpoint_prefixes``, the encoder part
+    of a whole-model checkpoint, refusing one that lacks any encoder weight."""
+    cls = spec.model_class()
+    if not spec.checkpoint_prefixes:
+        return cls.from_pretrained(name, config=cfg)
+    mapping = {f"^{re.escape(p)}": "" for p in spec.checkpoint_prefixes}
+    model, info = cls.from_pretrained(name, config=cfg, key_mapping=mapping, output_loading_info=True)
+    missing = sorted(info["missing_keys"])
+    if missing:
+        raise ValueError(
+            f"{name}: the checkpoint lacks {len(missing)} {spec.name} encoder weight(s), e.g. {missing[:3]}; "
+            f"expected a {cls.__name__} or a whole model keeping it under "
+            f"{' or '.join(spec.checkpoint_prefixes)}"
+        )
+    return model

@@ -1,5 +1,6 @@
 """Named backbone presets: the published architectures (so parameter counts match the real checkpoints)
-with their hub ids, plus tiny random configs for tests.
+with their hub ids, plus tiny random configs for tests. Whisper presets build the encoder
+(``WhisperEncoder``) of the published model; large-v3 and large-v3-turbo take 128 mel bins.
 
 A preset builds a config alone (random init); ``hub_id`` is what ``from_pretrained`` would load.
 """
@@ -45,6 +46,36 @@ _TINY = dict(
     mask_time_prob=0.0,
 )
 
+
+def _whisper(
+    d: int, layers: int, heads: int, mels: int = 80, decoder_layers: int | None = None, vocab: int = 51865
+):
+    """A published Whisper architecture (the decoder only matters to whole-model counts)."""
+    return dict(
+        d_model=d,
+        encoder_layers=layers,
+        encoder_attention_heads=heads,
+        encoder_ffn_dim=4 * d,
+        decoder_layers=layers if decoder_layers is None else decoder_layers,
+        decoder_attention_heads=heads,
+        decoder_ffn_dim=4 * d,
+        num_mel_bins=mels,
+        vocab_size=vocab,
+    )
+
+
+# Tiny Whisper: width 32, 2 layers, the real 80 mel bins and 30 s position table (1500 frames).
+_TINY_WHISPER = dict(
+    _whisper(32, 2, 2),
+    vocab_size=64,
+    pad_token_id=0,
+    bos_token_id=0,
+    eos_token_id=0,
+    decoder_start_token_id=1,
+    max_target_positions=16,
+    init_std=0.1,  # 0.02 leaves a width-32 model's attention near uniform: q/k updates would barely show
+)
+
 PRESETS: dict[str, Preset] = {
     "wavlm-base": Preset("wavlm", "microsoft/wavlm-base"),
     "wavlm-base-plus": Preset("wavlm", "microsoft/wavlm-base-plus"),
@@ -56,6 +87,19 @@ PRESETS: dict[str, Preset] = {
     "tiny-wavlm": Preset("wavlm", None, dict(_TINY, num_buckets=32, max_bucket_distance=64)),
     "tiny-hubert": Preset("hubert", None, _TINY),
     "tiny-wav2vec2": Preset("wav2vec2", None, _TINY),
+    # Whisper presets are the encoders of the published models (hub_id: the whole model).
+    "whisper-tiny": Preset("whisper", "openai/whisper-tiny", _whisper(384, 4, 6)),
+    "whisper-base": Preset("whisper", "openai/whisper-base", _whisper(512, 6, 8)),
+    "whisper-small": Preset("whisper", "openai/whisper-small", _whisper(768, 12, 12)),
+    "whisper-medium": Preset("whisper", "openai/whisper-medium", _whisper(1024, 24, 16)),
+    "whisper-large-v2": Preset("whisper", "openai/whisper-large-v2", _whisper(1280, 32, 20)),
+    "whisper-large-v3": Preset(
+        "whisper", "openai/whisper-large-v3", _whisper(1280, 32, 20, 128, vocab=51866)
+    ),
+    "whisper-large-v3-turbo": Preset(
+        "whisper", "openai/whisper-large-v3-turbo", _whisper(1280, 32, 20, 128, decoder_layers=4, vocab=51866)
+    ),
+    "tiny-whisper": Preset("whisper", None, _TINY_WHISPER),
 }
 
 

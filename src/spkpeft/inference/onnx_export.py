@@ -5,9 +5,9 @@
 branches that depend on the data (which an exporter would freeze to the example's values):
 
 - the utterance mask is always built and passed (an all-real batch gives the same result);
-- group-norm CNNs (base models) normalise the first convolution's output over each utterance's real
-  frames only (a masked GroupNorm), which equals the backbone's per-utterance CNN run on the real frames
-  (later convolutions see only real frames for the real outputs) without a loop over the batch.
+- the front end runs its ``traceable`` form: group-norm CNNs (base models) normalise the first
+  convolution's output over each utterance's real frames only (a masked GroupNorm), which equals the
+  backbone's per-utterance CNN run on the real frames without a loop over the batch.
 
 The graph is checked with ``onnx.checker`` and run against PyTorch on a padded batch of another size
 than the export example, with onnxruntime when it is installed, else with ONNX's reference evaluator
@@ -38,47 +38,15 @@ class TraceableEmbedder(nn.Module):
         self.model = model
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        from spkpeft.backbones.backbone import Frames, _normalize
+        from spkpeft.backbones.backbone import _normalize
 
         bb = self.model.backbone
         lengths = lengths.to(torch.int64)
         if bb.normalize_wav:
             wav = _normalize(wav, lengths)
-        feats = self._cnn(wav, lengths)  # (B, T, C)
-        frame_len = bb.frame_lengths(lengths)
-        mask = torch.arange(feats.shape[1], device=wav.device)[None, :] < frame_len[:, None]
-        proj = bb.model.feature_projection(feats)
-        h = proj[0] if isinstance(proj, tuple) else proj
-        h = bb._encoder_input(h, mask)
-        states = bb._layers(h, Frames(mask))
-        if bb.stable_layer_norm:
-            states[-1] = bb.encoder.layer_norm(states[-1])
-        out = torch.stack(states) * mask.to(h.dtype)[None, :, :, None]
-        return self.model.backend(out, mask, post_aggregate=self.model._post_aggregate())
-
-    def _cnn(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, S) -> (B, T, C); group-norm CNNs normalise layer 0 over real frames only."""
-        bb = self.model.backbone
-        layers = bb.feature_encoder.conv_layers
-        x = wav[:, None]
-        if not bb.group_norm_cnn:
-            for layer in layers:
-                x = layer(x)
-            return x.transpose(1, 2)
-        first = layers[0]
-        x = first.conv(x)  # (B, C, T0)
-        k, s = first.conv.kernel_size[0], first.conv.stride[0]
-        n0 = torch.div(lengths - k, s, rounding_mode="floor") + 1  # real frames of layer 0
-        m = (torch.arange(x.shape[2], device=x.device)[None, :] < n0[:, None]).to(x.dtype)[:, None, :]
-        count = m.sum(dim=2, keepdim=True)
-        mean = (x * m).sum(dim=2, keepdim=True) / count
-        var = (((x - mean) * m) ** 2).sum(dim=2, keepdim=True) / count
-        gn = first.layer_norm
-        x = (x - mean) / torch.sqrt(var + gn.eps) * gn.weight[None, :, None] + gn.bias[None, :, None]
-        x = first.activation(x)
-        for layer in layers[1:]:
-            x = layer(x)
-        return x.transpose(1, 2)
+        h = bb.front_end.traceable(wav, lengths)  # (B, T, D)
+        out = bb.encode(h, bb.frame_lengths(lengths), always_mask=True)
+        return self.model.backend(out.hidden_states, out.mask, post_aggregate=self.model._post_aggregate())
 
 
 def export_onnx(model: Any, path: str | Path, opset: int = 18) -> dict[str, Any]:

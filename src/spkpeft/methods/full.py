@@ -1,5 +1,6 @@
-"""``full``: full fine-tuning of every backbone parameter the forward uses, the CNN feature encoder
-excepted by default (``train_feature_encoder: true`` trains it too)."""
+"""``full``: full fine-tuning of every backbone parameter the forward uses, the front end's feature
+encoder (CNN, Whisper's convolutions) excepted by default (``train_feature_encoder: true`` trains it too)
+and the family's fixed parameters (``FamilySpec.fixed``) never."""
 
 from __future__ import annotations
 
@@ -10,9 +11,6 @@ from torch import nn
 from spkpeft.backbones.backbone import SpeechBackbone
 from spkpeft.methods.base import METHODS, MethodConfig
 from spkpeft.methods.module_method import ModuleMethod
-
-# transformers parameters our forward never uses: the SSL SpecAugment vector, the seq2seq output adapter
-_UNUSED_PREFIXES = ("masked_spec_embed", "adapter.")
 
 
 @dataclass
@@ -39,10 +37,8 @@ def build_full(cfg: FullConfig, backbone: SpeechBackbone) -> Full:
     """Full fine-tuning (CNN feature encoder frozen unless ``train_feature_encoder``)."""
     method = Full(cfg, backbone)
     method.attach()  # freezes everything; unfreeze what full fine-tuning trains
+    fixed = backbone.spec.fixed  # never trained: the SSL mask vector, Whisper's sinusoid table, ...
     for n, p in backbone.model.named_parameters():
-        p.requires_grad_(not n.startswith(_UNUSED_PREFIXES))
-    if cfg.train_feature_encoder:
-        backbone.feature_encoder._requires_grad = True
-    else:
-        backbone.freeze_feature_encoder()
+        p.requires_grad_(not n.startswith(fixed))
+    backbone.set_feature_encoder_trainable(cfg.train_feature_encoder)
     return method
