@@ -21,15 +21,6 @@ from pathlib import Path
 
 from spkpeft.backbones.ct2_reader import Ct2ModelFile
 from spkpeft.backbones.ct2_whisper import read_whisper_weights
-from spkpeft.backbones.ct2_whisper_hf import (
-    build_model,
-    build_tokenizer,
-    feature_extractor,
-    generation_config,
-    read_ct2_config,
-    read_vocabulary,
-    whisper_config,
-)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +55,16 @@ def cache_root() -> Path:
 
 def _write_conversion(ct2_dir: Path, out: Path) -> dict:
     """Convert ``ct2_dir`` into the existing empty directory ``out``; returns the record in ``MARKER``."""
+    from spkpeft.backbones.ct2_whisper_hf import (  # transformers' Whisper classes, only when converting
+        build_model,
+        build_tokenizer,
+        feature_extractor,
+        generation_config,
+        read_ct2_config,
+        read_vocabulary,
+        whisper_config,
+    )
+
     m = Ct2ModelFile(ct2_dir / "model.bin")
     weights = read_whisper_weights(m)
     vocab = read_vocabulary(ct2_dir)
