@@ -17,6 +17,7 @@ import torch
 import transformers
 
 from spkpeft.backbones.families import FamilySpec, family_of_model_type, family_spec
+from spkpeft.backbones.faster_whisper import resolve_whisper_source
 from spkpeft.backbones.presets import PRESETS, preset
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def load_hf_model(
     Presets build the published architecture with random weights (``device="meta"`` builds it with no
     memory at all, for parameter counting). Directories and hub ids go through ``from_pretrained``.
     """
-    name = str(name_or_path)
+    name = resolve_whisper_source(name_or_path)  # faster-whisper dirs, whisper-tiny.en -> converted cache
     if name in PRESETS:
         cfg, spec = build_config(name, **config_overrides)
         ctx = torch.device(device) if device is not None else torch.device("cpu")
