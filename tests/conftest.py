@@ -37,3 +37,21 @@ def pytest_collection_modifyitems(config, items):  # noqa: ANN001
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+class _CodePayload:
+    """Unpickling this creates ``marker``: proof that a loader ran code from a file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.fixture
+def code_payload(tmp_path: Path) -> tuple[object, Path]:
+    """(object, marker path): pickling the object into a file and loading it with pickle creates the
+    marker; tests plant it in crafted files and assert the marker never appears."""
+    marker = tmp_path / "code-ran"
+    return _CodePayload(marker), marker
