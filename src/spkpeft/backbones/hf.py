@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import transformers
 
-from spkpeft.backbones.families import FamilySpec, family_of_model_type, family_spec
+from spkpeft.backbones.families import FAMILIES, FamilySpec, family_of_model_type, family_spec
 from spkpeft.backbones.presets import PRESETS, preset
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,9 @@ def load_hf_model(
     """Return ``(model, family)`` for a preset name, a local ``save_pretrained`` directory or a hub id.
 
     Presets build the published architecture with random weights (``device="meta"`` builds it with no
-    memory at all, for parameter counting). Directories and hub ids go through ``from_pretrained``.
+    memory at all, for parameter counting). Directories and hub ids go through ``from_pretrained`` with
+    ``trust_remote_code=False``: code shipped with a model (``auto_map``) is never run, and transformers
+    never asks whether to run it.
     """
     name = str(name_or_path)
     if name in PRESETS:
@@ -43,14 +45,22 @@ def load_hf_model(
     if path.exists() and not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} has no config.json: not a transformers model directory")
     try:
-        cfg = transformers.AutoConfig.from_pretrained(name, **config_overrides)
+        cfg = transformers.AutoConfig.from_pretrained(name, trust_remote_code=False, **config_overrides)
+    except ValueError as e:
+        if "trust_remote_code" not in str(e):
+            raise
+        raise ValueError(
+            f"backbone {name!r} needs its own Python code (config.json auto_map, model_type not built into "
+            "transformers); spkpeft never runs code from a model directory. Supported families: "
+            f"{', '.join(FAMILIES.names())}"
+        ) from None
     except OSError as e:
         raise FileNotFoundError(
             f"cannot load backbone {name!r}: not a preset ({', '.join(sorted(PRESETS))}), not a local "
             f"model directory, and not reachable as a hub id ({e.__class__.__name__})"
         ) from None
     spec = family_of_model_type(cfg.model_type)
-    model = getattr(transformers, spec.model_cls).from_pretrained(name, config=cfg)
+    model = getattr(transformers, spec.model_cls).from_pretrained(name, config=cfg, trust_remote_code=False)
     if device is not None:
         model = model.to(device)
     log.info("loaded %s from %s", spec.model_cls, name)
