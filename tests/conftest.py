@@ -55,3 +55,34 @@ def code_payload(tmp_path: Path) -> tuple[object, Path]:
     marker; tests plant it in crafted files and assert the marker never appears."""
     marker = tmp_path / "code-ran"
     return _CodePayload(marker), marker
+
+
+_HOLD = """
+import sys, time
+from spkpeft.dir_lock import exclusive_dir
+with exclusive_dir(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def lock_holder():  # noqa: ANN201
+    """``hold(directory) -> pid``: another process takes the directory's spkpeft lock and keeps it until
+    the test ends (it is killed then)."""
+    import subprocess
+    import sys
+
+    procs: list[subprocess.Popen] = []
+
+    def hold(directory: Path) -> int:
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+        p = subprocess.Popen([sys.executable, "-c", _HOLD, str(directory)], stdout=subprocess.PIPE, env=env)
+        procs.append(p)
+        assert p.stdout.readline().strip() == b"locked"
+        return p.pid
+
+    yield hold
+    for p in procs:
+        p.kill()
+        p.wait()

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from spkpeft.data.config import SAMPLE_RATE
+from spkpeft.dir_lock import exclusive_dir
 from spkpeft.eval.embed import embed_rows, extract_embeddings
 from spkpeft.eval.table import EmbeddingTable
 
@@ -134,6 +136,7 @@ def embed_manifest(
     Utterances are read whole and batched by length. With ``cache_dir``, utterances already cached
     (under the same ``key``) are neither read nor embedded; the rest are added to the cache. Every
     audio file to be read is checked first, so a missing one is an error naming it before any compute.
+    One process writes a cache at a time: a second one gets :class:`spkpeft.dir_lock.DirectoryInUseError`.
     """
     from spkpeft.data.eval_dataset import build_eval_loader
     from spkpeft.data.manifest import load_utterances
@@ -156,15 +159,16 @@ def embed_manifest(
         def embed_fn(wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
             return model.embed(wav.to(device), lengths.to(device))
 
-        table = extract_embeddings(
-            stats.wrap(embed_fn) if stats is not None else embed_fn,
-            loader,
-            cache_path=cache_dir,
-            chunk_seconds=chunks.chunk_seconds,
-            overlap_seconds=chunks.overlap_seconds,
-            cache_key=key,
-            total=len(loader),
-        )
+        with exclusive_dir(cache_dir, "embedding cache") if cache_dir is not None else nullcontext():
+            table = extract_embeddings(
+                stats.wrap(embed_fn) if stats is not None else embed_fn,
+                loader,
+                cache_path=cache_dir,
+                chunk_seconds=chunks.chunk_seconds,
+                overlap_seconds=chunks.overlap_seconds,
+                cache_key=key,
+                total=len(loader),
+            )
         if cache_dir is None:
             return table.subset([u.id for u in utts])
     cache = EmbeddingCache(cache_dir, key)
