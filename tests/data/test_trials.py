@@ -73,3 +73,23 @@ def test_make_trials_too_many_pairs_is_an_error():
         make_trials(_corpus(), 61, 0)
     # all possible target pairs can be asked for
     assert len(make_trials(_corpus(), 60, 0)) == 60
+
+
+def test_a_mixed_labelled_and_unlabelled_list_is_an_error_naming_the_line(tmp_path):
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text("1 a b\n0 a c\n1 d e\nd c\n0 b e\n")
+    with pytest.raises(ValueError, match=r"mixed.txt:4: this trial has no label.*\[4\]"):
+        read_trials(mixed)
+    mostly_unlabelled = tmp_path / "u.txt"
+    mostly_unlabelled.write_text("a b\na c\n1 d e\n")
+    with pytest.raises(ValueError, match=r"u.txt:3: this trial has a label"):
+        read_trials(mostly_unlabelled)
+
+
+def test_ids_with_spaces_and_percent_round_trip(tmp_path):
+    trials = [Trial("spk 1/my file.wav", "spk2/50%\tmix", 1), Trial("a%20b", "ü x", 0)]
+    write_trials(trials, tmp_path / "t.txt")
+    assert all(len(line.split()) == 3 for line in (tmp_path / "t.txt").read_text().splitlines())
+    assert read_trials(tmp_path / "t.txt") == trials
+    write_trials([Trial("x y", "z", None)], tmp_path / "u.txt")
+    assert read_trials(tmp_path / "u.txt") == [Trial("x y", "z", None)]
