@@ -75,15 +75,17 @@ def test_make_trials_too_many_pairs_is_an_error():
     assert len(make_trials(_corpus(), 60, 0)) == 60
 
 
-def test_a_mixed_labelled_and_unlabelled_list_is_an_error_naming_the_line(tmp_path):
-    mixed = tmp_path / "mixed.txt"
-    mixed.write_text("1 a b\n0 a c\n1 d e\nd c\n0 b e\n")
-    with pytest.raises(ValueError, match=r"mixed.txt:4: this trial has no label.*\[4\]"):
-        read_trials(mixed)
-    mostly_unlabelled = tmp_path / "u.txt"
-    mostly_unlabelled.write_text("a b\na c\n1 d e\n")
-    with pytest.raises(ValueError, match=r"u.txt:3: this trial has a label"):
-        read_trials(mostly_unlabelled)
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("1 a b\n0 a c\n1 d e\nd c\n0 b e\n", r"t.txt:4: this trial has no label.*\[4\]"),
+        ("a b\na c\n1 d e\n", r"t.txt:3: this trial has a label"),
+    ],
+)
+def test_a_mixed_labelled_and_unlabelled_list_is_an_error_naming_the_line(tmp_path, text, match):
+    (tmp_path / "t.txt").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_trials(tmp_path / "t.txt")
 
 
 def test_ids_with_spaces_and_percent_round_trip(tmp_path):
