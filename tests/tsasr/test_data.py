@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -117,3 +119,14 @@ def test_wer_scores_corpus_and_mean() -> None:
     assert wer_scores(["Hello, World!"], ["hello world"], eng)["wer"] == 0
     with pytest.raises(ValueError, match="normalizer"):
         normalizer("fancy")
+
+
+def test_simulate_accepts_ids_with_slashes(unit_corpus, tmp_path) -> None:  # noqa: ANN001
+    from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
+
+    nested = unit_corpus.map(lambda c: c.with_id(f"{c.supervisions[0].speaker}/{c.id}"))  # like `data synth`
+    mixed = simulate_mixtures(nested, tmp_path, SimulateConfig(mixtures=4, seed=1))
+    assert len(mixed) == 4
+    for c in mixed:
+        assert "/" not in c.id and "/" in c.custom["target_id"] and "/" in c.custom["enroll_id"]
+        assert Path(c.recording.sources[0].source).is_file() and Path(c.custom["enroll_path"]).is_file()
