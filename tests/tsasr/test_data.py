@@ -122,9 +122,13 @@ def test_wer_scores_corpus_and_mean() -> None:
 
 
 def test_simulate_accepts_ids_with_slashes(unit_corpus, tmp_path) -> None:  # noqa: ANN001
+    from lhotse import CutSet
+
     from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
 
-    nested = unit_corpus.map(lambda c: c.with_id(f"{c.supervisions[0].speaker}/{c.id}"))  # like `data synth`
+    nested = CutSet.from_cuts(
+        c.with_id(f"{c.supervisions[0].speaker}/{c.id}") for c in unit_corpus
+    )  # as data synth
     mixed = simulate_mixtures(nested, tmp_path, SimulateConfig(mixtures=4, seed=1))
     assert len(mixed) == 4
     for c in mixed:
