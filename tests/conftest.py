@@ -37,3 +37,52 @@ def pytest_collection_modifyitems(config, items):  # noqa: ANN001
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+class _CodePayload:
+    """Unpickling this creates ``marker``: proof that a loader ran code from a file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.fixture
+def code_payload(tmp_path: Path) -> tuple[object, Path]:
+    """(object, marker path): pickling the object into a file and loading it with pickle creates the
+    marker; tests plant it in crafted files and assert the marker never appears."""
+    marker = tmp_path / "code-ran"
+    return _CodePayload(marker), marker
+
+
+_HOLD = """
+import sys, time
+from spkpeft.dir_lock import exclusive_dir
+with exclusive_dir(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def lock_holder():  # noqa: ANN201
+    """``hold(directory) -> pid``: another process takes the directory's spkpeft lock and keeps it until
+    the test ends (it is killed then)."""
+    import subprocess
+    import sys
+
+    procs: list[subprocess.Popen] = []
+
+    def hold(directory: Path) -> int:
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+        p = subprocess.Popen([sys.executable, "-c", _HOLD, str(directory)], stdout=subprocess.PIPE, env=env)
+        procs.append(p)
+        assert p.stdout.readline().strip() == b"locked"
+        return p.pid
+
+    yield hold
+    for p in procs:
+        p.kill()
+        p.wait()

@@ -131,7 +131,7 @@ class SpeakerVerifier:
         or an array (S,) / (S, C) with its ``sample_rate``. Long inputs are chunk-averaged."""
         from spkpeft.inference.embedding import embed_waveform
 
-        return embed_waveform(self.model, self._load(audio, sample_rate), self.chunks)
+        return embed_waveform(self.model, self._load(audio, sample_rate), self.chunks, _name(audio))
 
     def verify(
         self,
@@ -146,7 +146,8 @@ class SpeakerVerifier:
         from spkpeft.inference.embedding import embed_waveform
 
         wa, wb = self._load(a, sample_rate), self._load(b, sample_rate)
-        ea, eb = embed_waveform(self.model, wa, self.chunks), embed_waveform(self.model, wb, self.chunks)
+        ea = embed_waveform(self.model, wa, self.chunks, _name(a))
+        eb = embed_waveform(self.model, wb, self.chunks, _name(b))
         table = EmbeddingTable(["a", "b"], np.stack([ea, eb]), [len(wa) / SAMPLE_RATE, len(wb) / SAMPLE_RATE])
         scores = self.state.score(table, [Trial("a", "b", None)])
         score = float(self.state.final(scores)[0])
@@ -172,6 +173,10 @@ class SpeakerVerifier:
         if x.ndim not in (1, 2) or x.shape[0] == 0:
             raise ValueError(f"audio array must be (S,) or (S, channels) with S > 0, got shape {x.shape}")
         return to_mono_16k(x, int(sample_rate))
+
+
+def _name(audio: str | Path | np.ndarray) -> str:
+    return f"audio file {audio}" if isinstance(audio, (str, Path)) else "the audio array"
 
 
 def scoring_dir(given: Path, model_dir: Path) -> Path:

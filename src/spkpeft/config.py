@@ -39,7 +39,7 @@ def parse(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
     Unknown keys and wrong types raise :class:`ConfigError` with the dotted path of the key.
     Nested dataclass fields are validated recursively by OmegaConf.
     """
-    data = dict(data or {})
+    data = _section(data, where or cls.__name__)
     prefix = f"{where}." if where else ""
     valid = field_names(cls)
     for key in data:
@@ -59,12 +59,23 @@ def parse(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
         raise ConfigError(f"invalid value for {prefix}{key}: {msg}") from None
 
 
+def _section(data: Any, where: str) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{where} must be a section (key: value pairs), got {data!r}; set one of its keys with "
+            f"{where}.KEY=VALUE"
+        )
+    return dict(data)
+
+
 def parse_named(registry: Registry, data: Mapping[str, Any] | None, where: str) -> Any:
     """Parse a section like ``{name: unipet, prompt_length: 30}`` with the named entry's config class.
 
     The returned dataclass has a ``name`` field (every registered config class must declare one).
     """
-    data = dict(data or {})
+    data = _section(data, where)
     if "name" not in data:
         raise ConfigError(f"{where}.name is required; valid names: {', '.join(registry.names())}")
     name = data["name"]
@@ -112,7 +123,14 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
         keys = [k for k in path.strip().split(".") if k]
         if not keys:
             raise ConfigError(f"override {item!r} has an empty key")
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ConfigError(
+                f"override {item!r}: the value {raw!r} is not valid YAML ({problem}); quote it or close its "
+                "brackets, e.g. key=[1, 2]"
+            ) from None
         node = out
         for k in keys[:-1]:
             nxt = node.get(k)

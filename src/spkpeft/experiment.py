@@ -87,6 +87,11 @@ class TrainConfig:
         for key in ("max_steps", "checkpoint_every", "clip_grad_norm", "dev_every", "dev_patience"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)}: must be >= 0")
+        if not str(self.output_dir).strip():
+            raise ConfigError(
+                f"train.output_dir={self.output_dir!r} is empty (the run would be written into the current "
+                "directory); give a directory, e.g. train.output_dir=runs/NAME"
+            )
 
 
 @dataclass

@@ -15,13 +15,15 @@ Saved inference model (``save_model``; ``RUN/model/`` of a training run)::
 The backbone itself is not copied: ``backbone.name_or_path`` (a hub id or local directory) is loaded
 again; presets (random weights) are rebuilt from ``backbone.init_seed``. A relative ``name_or_path``
 naming a transformers directory inside the model directory is loaded from there (``spkpeft export``
-writes ``backbone/``, so an exported model is self-contained).
+writes ``backbone/``, so an exported model is self-contained); ``../`` never leads out of it, and a
+backbone outside the model directory is loaded with a warning that names it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +236,40 @@ def model_dir_of(run_or_dir: str | Path) -> Path:
     )
 
 
+def _backbone_source(directory: Path, backbone_cfg: Any) -> Any:
+    """``backbone_cfg`` with ``name_or_path`` resolved for the model in ``directory``.
+
+    A relative path that stays inside the model directory and holds a ``config.json`` is loaded from
+    there (an export ships ``backbone/``). A path leading out of it (``../x``) is never looked up through
+    the model directory. A local directory outside the model directory (absolute, or relative to the
+    working directory, as a training config gave it) is loaded with a warning naming it (logged at INFO
+    for a training run's ``model/``): that model is not self-contained (``spkpeft export`` makes one
+    that is).
+    """
+    from spkpeft.backbones.presets import PRESETS
+
+    name = str(backbone_cfg.name_or_path)
+    if name in PRESETS:
+        return backbone_cfg
+    root = os.path.normpath(directory.absolute())
+    local = os.path.normpath(directory.absolute() / name)
+    if local.startswith(root + os.sep) and (Path(local) / "config.json").is_file():
+        return _with_path(backbone_cfg, local)
+    if Path(name).exists():
+        in_run = (directory.parent / "config.yaml").is_file()  # RUN/model names the training backbone
+        log.log(
+            logging.INFO if in_run else logging.WARNING,
+            "model %s is not self-contained: its backbone is loaded from %s, outside the model directory "
+            "(model.json backbone.name_or_path = %r)",
+            directory,
+            Path(name).resolve(),
+            name,
+        )
+    else:
+        log.info("model %s loads its backbone %r as a hub id (not a local directory)", directory, name)
+    return backbone_cfg
+
+
 def load_speaker_model(run_or_dir: str | Path, device: str | torch.device | None = None) -> SpeakerModel:
     """Load a model written by :func:`save_model` (or the ``model/`` of a run dir), in eval mode.
 
@@ -248,9 +284,7 @@ def load_speaker_model(run_or_dir: str | Path, device: str | torch.device | None
         raise ValueError(f"{directory}/model.json has format {meta.get('format')}, expected {MODEL_FORMAT}")
     backbone_cfg = parse(BackboneConfig, meta["backbone"], "model.json backbone")
     backend_cfg = parse_named(BACKENDS, meta["backend"], "model.json backend")
-    local = directory / backbone_cfg.name_or_path  # an exported model ships its backbone ("backbone")
-    if not Path(backbone_cfg.name_or_path).is_absolute() and (local / "config.json").is_file():
-        backbone_cfg = _with_path(backbone_cfg, str(local))
+    backbone_cfg = _backbone_source(directory, backbone_cfg)
     backbone = _load_backbone(backbone_cfg, backbone_cfg.init_seed or 0)
     method = load_method(directory / "method", backbone)
     backend = _build_backend(backend_cfg, backbone)

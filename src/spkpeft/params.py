@@ -75,7 +75,7 @@ def meta_backbone(name_or_path: str | Path) -> SpeechBackbone:
             f"backbone {name!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a model directory "
             f"with a config.json"
         )
-    cfg = transformers.AutoConfig.from_pretrained(path)
+    cfg = transformers.AutoConfig.from_pretrained(path, trust_remote_code=False)
     spec = family_of_model_type(cfg.model_type)
     with torch.device("meta"):
         model = spec.model_class()(cfg)

@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
-from spkpeft.data.audio import AudioError, read_audio
+from spkpeft.data.audio import AudioError, read_audio, to_mono_16k
 
 
 def test_stereo_44k_ogg_to_mono_16k(tmp_path):
@@ -47,3 +48,30 @@ def test_reads_real_speech(real_speech):
     f = sorted((real_speech / "librispeech-test-other").rglob("*.flac"))[0]
     x = read_audio(f)
     assert len(x) > 16000 and 0.01 < np.abs(x).max() <= 1.0 and np.isfinite(x).all()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("sr,channels", [(16000, 1), (8000, 2)])
+def test_non_finite_samples_are_an_error_naming_the_file(tmp_path, bad, sr, channels):
+    x = np.full((sr, channels), 0.1, dtype=np.float32)
+    x[sr // 2, 0] = bad
+    p = tmp_path / "nan.wav"
+    sf.write(p, x, sr, subtype="FLOAT")
+    with pytest.raises(AudioError, match=rf"nan.wav has 1 NaN or infinite .*sample {sr // 2} \(0.500 s\)"):
+        read_audio(p)
+    with pytest.raises(AudioError, match="audio array has 1 NaN"):
+        to_mono_16k(x, sr)
+
+
+def test_non_finite_training_audio_is_skipped_naming_the_file(tiny_manifest, caplog):
+    from spkpeft.data.config import DataConfig
+    from spkpeft.data.manifest import load_utterances
+    from spkpeft.data.train_dataset import TrainDataset
+
+    utts = load_utterances(tiny_manifest)
+    x, sr = sf.read(utts[1].path, dtype="float32")
+    x[::7] = np.nan
+    sf.write(utts[1].path, x, sr, subtype="FLOAT")
+    item = TrainDataset(DataConfig(crop_seconds=0.5), utterances=utts)[1]
+    assert item["id"] != utts[1].id and torch.isfinite(item["wav"]).all()
+    assert "NaN or infinite" in caplog.text and utts[1].path in caplog.text

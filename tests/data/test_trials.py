@@ -73,3 +73,25 @@ def test_make_trials_too_many_pairs_is_an_error():
         make_trials(_corpus(), 61, 0)
     # all possible target pairs can be asked for
     assert len(make_trials(_corpus(), 60, 0)) == 60
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("1 a b\n0 a c\n1 d e\nd c\n0 b e\n", r"t.txt:4: this trial has no label.*\[4\]"),
+        ("a b\na c\n1 d e\n", r"t.txt:3: this trial has a label"),
+    ],
+)
+def test_a_mixed_labelled_and_unlabelled_list_is_an_error_naming_the_line(tmp_path, text, match):
+    (tmp_path / "t.txt").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_trials(tmp_path / "t.txt")
+
+
+def test_ids_with_spaces_and_percent_round_trip(tmp_path):
+    trials = [Trial("spk 1/my file.wav", "spk2/50%\tmix", 1), Trial("a%20b", "ü x", 0)]
+    write_trials(trials, tmp_path / "t.txt")
+    assert all(len(line.split()) == 3 for line in (tmp_path / "t.txt").read_text().splitlines())
+    assert read_trials(tmp_path / "t.txt") == trials
+    write_trials([Trial("x y", "z", None)], tmp_path / "u.txt")
+    assert read_trials(tmp_path / "u.txt") == [Trial("x y", "z", None)]

@@ -93,6 +93,16 @@ def test_cache_key_mismatch_is_an_error(tmp_path):
         extract_embeddings(CountingEmbed(), batches, cache_path=tmp_path, sample_rate=SR, cache_key="model-b")
 
 
+def test_non_finite_embeddings_are_never_cached(tmp_path):
+    batches = _batches([[50, 60], [40, 70]])
+    batches[1]["wav"][1, 3] = float("nan")  # u3: the mean of its samples is NaN
+    with pytest.raises(ValueError, match=r"non-finite embeddings of \['u3'\]"):
+        extract_embeddings(CountingEmbed(), batches, cache_path=tmp_path / "c", sample_rate=SR, flush_every=1)
+    batches[1]["wav"][1, 3] = 0.5  # the fixed input is embedded, not read back from the cache
+    table = extract_embeddings(CountingEmbed(), batches, cache_path=tmp_path / "c", sample_rate=SR)
+    assert np.isfinite(table.vectors).all() and table.ids == ["u0", "u1", "u2", "u3"]
+
+
 def test_duplicate_ids_are_embedded_once():
     b = _batches([[50, 60]])[0]
     b["ids"] = ["x", "x"]

@@ -73,6 +73,9 @@ def test_unlabelled_list_gets_scores_only(setup):
     res = evaluate(test, {"blind": blind}, train, config=EvalConfig(calibrate=False, top_k=20))
     assert res["trial_lists"]["blind"]["systems"] == {}
     assert res["scores"]["blind"]["asnorm"].shape == (50,)
+    mixed = [*lists["half"][:49], blind[0]]  # one unlabelled trial must not silence EER and minDCF
+    with pytest.raises(ValueError, match="'mixed': trial 49 has no label"):
+        evaluate(test, {"mixed": mixed}, train, config=EvalConfig(calibrate=False, top_k=20))
 
 
 def test_report_files_numbers_and_plots(setup, tmp_path):

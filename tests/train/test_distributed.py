@@ -17,6 +17,7 @@ from accelerate import Accelerator  # noqa: F401  (imported before the fork, so 
 from safetensors.torch import load_file
 
 from spkpeft.experiment import load_experiment
+from spkpeft.safe_state import load_state
 from spkpeft.train.metrics_log import read_metrics
 from spkpeft.train.trainer import train
 
@@ -55,4 +56,4 @@ def test_two_process_cpu_training_matches_single_process(tiny_corpus, tmp_path):
     rows = read_metrics(tmp_path / "ddp/logs/metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2, 3]  # only rank 0 logs, once per optimiser step
     assert (tmp_path / "ddp/model/model.json").is_file()
-    assert torch.load(tmp_path / "ddp/checkpoints/step-3/rng.pt", weights_only=False).__len__() == 2
+    assert len(load_state(tmp_path / "ddp/checkpoints/step-3/rng.safetensors")) == 2

@@ -83,6 +83,25 @@ def test_errors_name_the_key_and_the_valid_ones(tmp_path):
         recipe_path(tmp_path / "nope.yaml")
 
 
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("train.epochs=[1,2", r"override 'train.epochs=\[1,2': the value '\[1,2' is not valid YAML"),
+        ("backbone=3", r"backbone must be a section \(key: value pairs\), got 3"),
+        ("method=7", r"method must be a section"),
+        ("train.output_dir=", r"train.output_dir='' is empty .*current directory"),
+    ],
+)
+def test_malformed_overrides_are_errors_not_tracebacks(override, match, tmp_path, monkeypatch, capsys):
+    with pytest.raises(ConfigError, match=match):
+        load_experiment("tiny", [override])
+    monkeypatch.chdir(tmp_path)
+    from spkpeft.cli import main
+
+    assert main(["train", "tiny", "--set", override]) == 1
+    assert "error:" in capsys.readouterr().err and not list(tmp_path.iterdir())  # nothing written here
+
+
 def test_overrides_and_resolved_config_roundtrip(tmp_path):
     from spkpeft.config import save_yaml
 

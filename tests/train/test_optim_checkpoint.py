@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import math
+import os
+import pickle
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from spkpeft.config import ConfigError
@@ -83,7 +92,7 @@ def test_optim_config_validation():
             OptimConfig(**bad).validate()
 
 
-def test_checkpoint_roundtrip_atomic_and_pruned(tmp_path):
+def _one_step(tmp_path: Path, step: int = 2) -> tuple[nn.Linear, torch.optim.Optimizer, Any, Path]:
     torch.manual_seed(0)
     lin = nn.Linear(4, 2)
     cfg = OptimConfig()
@@ -92,6 +101,14 @@ def test_checkpoint_roundtrip_atomic_and_pruned(tmp_path):
     lin(torch.randn(3, 4)).sum().backward()
     opt.step()
     sched.step()
+    tensors = {k: v.detach().clone() for k, v in lin.state_dict().items()}
+    path = ck.save_checkpoint(tmp_path / f"step-{step}", tensors, opt, sched, {"global_step": step}, [])
+    return lin, opt, sched, path
+
+
+def test_checkpoint_roundtrip_atomic_and_pruned(tmp_path):
+    lin, opt, sched, _ = _one_step(tmp_path)
+    cfg = OptimConfig()
     tensors = {k: v.detach().clone() for k, v in lin.state_dict().items()}
     for step in (2, 4, 6):
         ck.save_checkpoint(
@@ -137,3 +154,77 @@ def test_sampler_shards_resumes_and_depends_on_epoch():
     assert list(s) != e0
     with pytest.raises(ValueError, match="fewer than one global batch"):
         EpochBatchSampler(5, 3, world_size=2)
+
+
+def test_checkpoint_holds_no_pickle_and_restores_state_exactly(tmp_path):
+    random.seed(3)
+    np.random.seed(4)
+    rng = ck.rng_state()
+    expect = (random.random(), np.random.rand(), torch.rand(2))
+    lin, opt, sched, _ = _one_step(tmp_path)
+    ck.save_checkpoint(tmp_path / "step-3", dict(lin.state_dict()), opt, sched, {}, [rng, rng])
+    files = {p.name for p in (tmp_path / "step-3").iterdir()}
+    assert not [f for f in files if f.endswith((".pt", ".pkl", ".bin"))], files
+    got = ck.load_checkpoint(tmp_path / "step-3")
+    assert len(got["rng"]) == 2
+    ck.set_rng_state(got["rng"][1])
+    assert (random.random(), np.random.rand()) == expect[:2] and torch.equal(torch.rand(2), expect[2])
+    opt2 = build_optimizer(
+        param_groups({"backend": list(nn.Linear(4, 2).parameters())}, OptimConfig()), OptimConfig()
+    )
+    opt2.load_state_dict(got["optimizer"])
+    a, b = opt.state_dict(), opt2.state_dict()
+    assert a["param_groups"] == b["param_groups"]
+    for i, st in a["state"].items():
+        assert all(
+            torch.equal(v, b["state"][i][k]) and v.dtype == b["state"][i][k].dtype for k, v in st.items()
+        )
+    assert got["scheduler"] == sched.state_dict()
+
+
+def test_crafted_pickle_in_a_checkpoint_is_never_run(tmp_path, code_payload):
+    payload, marker = code_payload
+    _, _, _, path = _one_step(tmp_path)
+    for name in ("rng.pt", "optimizer.pt", "scheduler.pt", "scaler.pt"):
+        torch.save({"x": payload}, path / name)  # planted next to the real parts
+    ck.load_checkpoint(path)
+    old = tmp_path / "old" / "step-5"  # a checkpoint in the earlier, pickled layout
+    old.mkdir(parents=True)
+    for name in ("optimizer.pt", "scheduler.pt", "rng.pt"):
+        torch.save({"x": payload}, old / name)
+    (old / "state.json").write_text("{}")
+    save_file({"w": torch.zeros(1)}, str(old / "trainable.safetensors"))
+    with pytest.raises(ValueError, match="earlier spkpeft version.*can run code"):
+        ck.latest_checkpoint(old.parent)
+    with pytest.raises(ValueError, match="earlier spkpeft version"):
+        ck.load_checkpoint(old)
+    (path / "rng.safetensors").write_bytes(pickle.dumps(payload))  # pickle under the new name
+    with pytest.raises(ValueError, match="not a readable state file"):
+        ck.load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_partial_writes_of_dead_processes_are_removed(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead = int(proc.stdout)
+    stale = tmp_path / f".tmp-step-4-{dead}"
+    live = tmp_path / f".tmp-step-4-{os.getppid()}"  # another process still writing
+    for d in (stale, live):
+        d.mkdir()
+        (d / "optimizer.safetensors").write_bytes(b"x" * 1000)
+    _one_step(tmp_path, step=6)
+    assert not stale.exists() and live.exists()
+    assert [p.name for p in ck.list_checkpoints(tmp_path)] == ["step-6"]
+
+
+def test_disk_full_during_a_write_is_a_clear_error_and_leaves_no_partial(tmp_path, monkeypatch):
+    lin, opt, sched, first = _one_step(tmp_path)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ck, "save_state", full)
+    with pytest.raises(ck.CheckpointWriteError, match=r"step-4 .*No space left.*MiB free.*--resume"):
+        ck.save_checkpoint(tmp_path / "step-4", dict(lin.state_dict()), opt, sched, {}, [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-2"]
+    assert ck.latest_checkpoint(tmp_path) == first

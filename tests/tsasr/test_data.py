@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -12,7 +14,7 @@ from spkpeft.tsasr.simulate import mix_pair
 from spkpeft.tsasr.units import Voice, synth_utterance
 
 
-@pytest.mark.parametrize("suffix", [".npy", ".npz", ".safetensors"])
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
 def test_file_embeddings_round_trip(tmp_path, suffix: str) -> None:  # noqa: ANN001
     table = {"u1": np.arange(4, dtype=np.float32), "u2": np.ones(4, dtype=np.float32)}
     save_embeddings(table, tmp_path / f"e{suffix}")
@@ -25,13 +27,23 @@ def test_file_embeddings_round_trip(tmp_path, suffix: str) -> None:  # noqa: ANN
 
 def test_file_embeddings_reject_bad_files(tmp_path) -> None:  # noqa: ANN001
     with pytest.raises(FileNotFoundError):
-        FileEmbeddings(tmp_path / "missing.npy")
-    np.save(tmp_path / "plain.npy", np.zeros(3))
-    with pytest.raises(ValueError, match="dict"):
-        FileEmbeddings(tmp_path / "plain.npy")
+        FileEmbeddings(tmp_path / "missing.npz")
+    with pytest.raises(ValueError, match=r"\.npy is not read"):
+        save_embeddings({"a": np.zeros(3)}, tmp_path / "e.npy")
     save_embeddings({"a": np.zeros(3), "b": np.zeros(4)}, tmp_path / "mixed.npz")
     with pytest.raises(ValueError, match="one size"):
         FileEmbeddings(tmp_path / "mixed.npz")
+
+
+def test_pickled_embedding_files_are_never_loaded(tmp_path, code_payload) -> None:  # noqa: ANN001
+    payload, marker = code_payload
+    np.save(tmp_path / "e.npy", np.array({"u1": payload}, dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=r"\.npy is not read.*can run code"):
+        FileEmbeddings(tmp_path / "e.npy")
+    np.savez(tmp_path / "e.npz", u1=np.array([payload], dtype=object))
+    with pytest.raises(ValueError, match="plain float arrays"):
+        FileEmbeddings(tmp_path / "e.npz")
+    assert not marker.exists()
 
 
 def test_callable_embeddings_cache_and_check_dims() -> None:
@@ -107,3 +119,18 @@ def test_wer_scores_corpus_and_mean() -> None:
     assert wer_scores(["Hello, World!"], ["hello world"], eng)["wer"] == 0
     with pytest.raises(ValueError, match="normalizer"):
         normalizer("fancy")
+
+
+def test_simulate_accepts_ids_with_slashes(unit_corpus, tmp_path) -> None:  # noqa: ANN001
+    from lhotse import CutSet
+
+    from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
+
+    nested = CutSet.from_cuts(
+        c.with_id(f"{c.supervisions[0].speaker}/{c.id}") for c in unit_corpus
+    )  # as data synth
+    mixed = simulate_mixtures(nested, tmp_path, SimulateConfig(mixtures=4, seed=1))
+    assert len(mixed) == 4
+    for c in mixed:
+        assert "/" not in c.id and "/" in c.custom["target_id"] and "/" in c.custom["enroll_id"]
+        assert Path(c.recording.sources[0].source).is_file() and Path(c.custom["enroll_path"]).is_file()

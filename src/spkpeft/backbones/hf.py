@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import transformers
 
-from spkpeft.backbones.families import FamilySpec, family_of_model_type, family_spec
+from spkpeft.backbones.families import FAMILIES, FamilySpec, family_of_model_type, family_spec
 from spkpeft.backbones.faster_whisper import resolve_whisper_source
 from spkpeft.backbones.presets import PRESETS, preset
 
@@ -37,7 +37,9 @@ def load_hf_model(
     """Return ``(model, family)`` for a preset name, a local ``save_pretrained`` directory or a hub id.
 
     Presets build the published architecture with random weights (``device="meta"`` builds it with no
-    memory at all, for parameter counting). Directories and hub ids go through ``from_pretrained``.
+    memory at all, for parameter counting). Directories and hub ids go through ``from_pretrained`` with
+    ``trust_remote_code=False``: code shipped with a model (``auto_map``) is never run, and transformers
+    never asks whether to run it.
     """
     name = resolve_whisper_source(name_or_path)  # faster-whisper dirs, whisper-tiny.en -> converted cache
     if name in PRESETS:
@@ -51,7 +53,15 @@ def load_hf_model(
     if path.exists() and not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} has no config.json: not a transformers model directory")
     try:
-        cfg = transformers.AutoConfig.from_pretrained(name, **config_overrides)
+        cfg = transformers.AutoConfig.from_pretrained(name, trust_remote_code=False, **config_overrides)
+    except ValueError as e:
+        if "trust_remote_code" not in str(e):
+            raise
+        raise ValueError(
+            f"backbone {name!r} needs its own Python code (config.json auto_map, model_type not built into "
+            "transformers); spkpeft never runs code from a model directory. Supported families: "
+            f"{', '.join(FAMILIES.names())}"
+        ) from None
     except OSError as e:
         raise FileNotFoundError(
             f"cannot load backbone {name!r}: not a preset ({', '.join(sorted(PRESETS))}), not a local "
@@ -70,9 +80,22 @@ def _from_pretrained(spec: FamilySpec, name: str, cfg: transformers.PretrainedCo
     of a whole-model checkpoint, refusing one that lacks any encoder weight."""
     cls = spec.model_class()
     if not spec.checkpoint_prefixes:
-        return cls.from_pretrained(name, config=cfg)
+        return cls.from_pretrained(name, config=cfg, trust_remote_code=False)
     mapping = {f"^{re.escape(p)}": "" for p in spec.checkpoint_prefixes}
-    model, info = cls.from_pretrained(name, config=cfg, key_mapping=mapping, output_loading_info=True)
+    # the rest of a whole-model checkpoint (e.g. Whisper's decoder) is skipped on purpose: keep
+    # transformers' load report of those "unexpected" keys out of the log; missing keys are checked below
+    tl = transformers.utils.logging
+    verbosity, bars = tl.get_verbosity(), tl.is_progress_bar_enabled()
+    tl.set_verbosity_error()
+    tl.disable_progress_bar()
+    try:
+        model, info = cls.from_pretrained(
+            name, config=cfg, key_mapping=mapping, output_loading_info=True, trust_remote_code=False
+        )
+    finally:
+        tl.set_verbosity(verbosity)
+        if bars:
+            tl.enable_progress_bar()
     missing = sorted(info["missing_keys"])
     if missing:
         raise ValueError(

@@ -1,6 +1,7 @@
 """Audio I/O: any format soundfile reads -> mono float32 in [-1, 1] at 16 kHz (soxr resampling).
 
-Errors name the file: a missing, corrupt or empty file raises :class:`AudioError`.
+Errors name the file: a missing, corrupt or empty file, or one with NaN or infinite samples (float
+formats can hold them), raises :class:`AudioError`; nothing downstream ever sees non-finite audio.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from spkpeft.data.config import SAMPLE_RATE
 
 
 class AudioError(RuntimeError):
-    """An audio file could not be read (missing, corrupt, empty); the message names the file."""
+    """An audio file could not be read (missing, corrupt, empty, non-finite samples); names the file."""
 
 
 def audio_info(path: str | Path) -> tuple[int, int]:
@@ -41,7 +42,8 @@ def read_audio(
 
     ``speed`` != 1 plays the audio faster (> 1) or slower (< 1): ``duration`` then counts seconds of
     the *source* (so the output has about ``duration * sample_rate / speed`` samples). Stereo is mixed
-    to mono; values are clipped to [-1, 1]. Raises :class:`AudioError` naming the file.
+    to mono; values are clipped to [-1, 1]. Raises :class:`AudioError` naming the file (also for NaN or
+    infinite samples, which clipping would keep or hide).
     """
     path = Path(path)
     if not path.is_file():
@@ -60,11 +62,26 @@ def read_audio(
         raise AudioError(f"cannot read audio file {path}: {e}") from None
     if data.shape[0] == 0:
         raise AudioError(f"audio file is empty (no samples at {start:.2f}s and after): {path}")
-    return to_mono_16k(data, sr, sample_rate, speed)
+    return to_mono_16k(data, sr, sample_rate, speed, where=f"audio file {path}")
 
 
-def to_mono_16k(data: np.ndarray, sr: int, sample_rate: int = SAMPLE_RATE, speed: float = 1.0) -> np.ndarray:
-    """(S,) or (S, C) float -> mono float32 (S',) resampled from ``sr`` to ``sample_rate / speed``."""
+def to_mono_16k(
+    data: np.ndarray,
+    sr: int,
+    sample_rate: int = SAMPLE_RATE,
+    speed: float = 1.0,
+    where: str = "audio array",
+) -> np.ndarray:
+    """(S,) or (S, C) float -> mono float32 (S',) resampled from ``sr`` to ``sample_rate / speed``.
+
+    Raises :class:`AudioError` (naming ``where``) if a sample is NaN or infinite."""
+    bad = ~np.isfinite(data)
+    if bad.any():
+        first = int(np.argwhere(bad)[0][0])
+        raise AudioError(
+            f"{where} has {int(bad.sum())} NaN or infinite sample value(s), the first at sample {first} "
+            f"({first / sr:.3f} s); fix or drop the recording (spkpeft data check lists them)"
+        )
     x = data.mean(axis=1) if data.ndim == 2 else data
     x = np.asarray(x, dtype=np.float32)
     out_rate = sample_rate / speed

@@ -2,13 +2,20 @@
 
 Reading (VoxCeleb, CN-Celeb, Kaldi styles), writing, checking against a manifest; balanced trial lists for
 any manifest are made by :mod:`spkpeft.data.make_trials`.
+
+One format for reading and writing: whitespace-separated fields; inside an id, whitespace and ``%`` are
+written percent-escaped (``my file`` -> ``my%20file``, ``%`` -> ``%25``) and unescaped on reading, so any
+manifest id survives a round trip. A list is either all labelled or all unlabelled: a mixed file is an
+error naming the first line of the rarer kind (scoring it as unlabelled would drop EER and minDCF).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 
 @dataclass(frozen=True)
@@ -29,27 +36,49 @@ def read_trials(path: str | Path) -> list[Trial]:
     if not path.is_file():
         raise FileNotFoundError(f"trial list not found: {path}")
     out: list[Trial] = []
+    lines: dict[bool, list[int]] = {True: [], False: []}  # labelled? -> line numbers
     for n, line in enumerate(path.read_text().splitlines(), 1):
         parts = line.split()
         if not parts or parts[0].startswith("#"):
             continue
         if len(parts) == 3:
             if parts[0] in {"0", "1"}:
-                out.append(Trial(parts[1], parts[2], int(parts[0])))
+                out.append(Trial(_unescape(parts[1]), _unescape(parts[2]), int(parts[0])))
             elif parts[2].lower() in TARGET_WORDS:
-                out.append(Trial(parts[0], parts[1], TARGET_WORDS[parts[2].lower()]))
+                out.append(Trial(_unescape(parts[0]), _unescape(parts[1]), TARGET_WORDS[parts[2].lower()]))
             else:
                 raise ValueError(
                     f"{path}:{n}: expected 'label enroll test' (label 0/1) or 'enroll test label' "
                     f"(label 0/1/target/nontarget), got {line!r}"
                 )
         elif len(parts) == 2:
-            out.append(Trial(parts[0], parts[1], None))
+            out.append(Trial(_unescape(parts[0]), _unescape(parts[1]), None))
         else:
             raise ValueError(f"{path}:{n}: expected 'label enroll test' or 'enroll test', got {line!r}")
+        lines[out[-1].label is not None].append(n)
     if not out:
         raise ValueError(f"{path}: no trials")
+    if lines[True] and lines[False]:
+        odd = lines[False] if len(lines[False]) <= len(lines[True]) else lines[True]
+        kind = "has no label" if odd is lines[False] else "has a label"
+        raise ValueError(
+            f"{path}:{odd[0]}: this trial {kind}, unlike {len(out) - len(odd)} other lines; a trial list is "
+            f"all labelled ('label enroll test') or all unlabelled ('enroll test'). Lines of this kind: "
+            f"{odd[:5]}"
+        )
     return out
+
+
+_ESCAPE = re.compile(r"[%\s]")
+
+
+def escape_id(utt_id: str) -> str:
+    """An id as one whitespace-free field: whitespace and ``%`` percent-escaped (UTF-8 bytes)."""
+    return _ESCAPE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), utt_id)
+
+
+def _unescape(field: str) -> str:
+    return unquote(field) if "%" in field else field
 
 
 def cnceleb_id(name: str) -> str:
@@ -86,8 +115,10 @@ def check_trials(trials: Sequence[Trial], ids: Iterable[str], where: str = "tria
 
 
 def write_trials(trials: list[Trial], path: str | Path) -> None:
-    lines = [
-        f"{t.label} {t.enroll} {t.test}" if t.label is not None else f"{t.enroll} {t.test}" for t in trials
-    ]
+    """Write ``label enroll test`` (or ``enroll test``) lines that :func:`read_trials` reads back exactly."""
+    lines = []
+    for t in trials:
+        pair = f"{escape_id(t.enroll)} {escape_id(t.test)}"
+        lines.append(f"{t.label} {pair}" if t.label is not None else pair)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("\n".join(lines) + "\n")

@@ -194,6 +194,9 @@ def extract_embeddings(
         n_new += len(todo)
         lengths = torch.as_tensor(batch["lengths"])[todo]
         emb = embed_rows(embed_fn, batch["wav"][todo], lengths, chunk, hop, max_rows=len(ids))
+        bad = [ids[i] for j, i in enumerate(todo) if not bool(torch.isfinite(emb[j]).all())]
+        if bad:  # never cached: fixing the recording must be enough
+            raise ValueError(f"non-finite embeddings of {bad[:5]} ({len(bad)} in the batch); none was cached")
         for j, i in enumerate(todo):
             pending_v[ids[i]] = emb[j].numpy()
             pending_d[ids[i]] = float(lengths[j]) / sample_rate

@@ -117,6 +117,9 @@ def evaluate(
                 )
             scores["calibrated"] = calibrator.apply(embeddings, trials, scores[source], rows)
         labelled = all(t.label is not None for t in trials)
+        if not labelled and any(t.label is not None for t in trials):
+            first = next(i for i, t in enumerate(trials) if t.label is None)
+            raise ValueError(f"trial list {name!r}: trial {first} has no label but others do (mixed list)")
         labels = trial_labels(trials) if labelled else None
         results["scores"][name] = {"enroll": [t.enroll for t in trials], "test": [t.test for t in trials]}
         results["scores"][name].update(scores, labels=labels)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from spkpeft.data.config import SAMPLE_RATE
+from spkpeft.dir_lock import exclusive_dir
 from spkpeft.eval.embed import embed_rows, extract_embeddings
 from spkpeft.eval.table import EmbeddingTable
 
@@ -134,6 +136,7 @@ def embed_manifest(
     Utterances are read whole and batched by length. With ``cache_dir``, utterances already cached
     (under the same ``key``) are neither read nor embedded; the rest are added to the cache. Every
     audio file to be read is checked first, so a missing one is an error naming it before any compute.
+    One process writes a cache at a time: a second one gets :class:`spkpeft.dir_lock.DirectoryInUseError`.
     """
     from spkpeft.data.eval_dataset import build_eval_loader
     from spkpeft.data.manifest import load_utterances
@@ -150,21 +153,23 @@ def embed_manifest(
     log.info("embedding %d utterances (%d already cached)", len(todo), len(utts) - len(todo))
     if todo:
         check_audio_files(todo)
+        check_long_enough(model, {f"{u.id} ({u.path})": int(round(u.duration * SAMPLE_RATE)) for u in todo})
         loader = build_eval_loader(todo, batch_size, max_batch_seconds, num_workers=num_workers)
         device = next(model.parameters()).device
 
         def embed_fn(wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
             return model.embed(wav.to(device), lengths.to(device))
 
-        table = extract_embeddings(
-            stats.wrap(embed_fn) if stats is not None else embed_fn,
-            loader,
-            cache_path=cache_dir,
-            chunk_seconds=chunks.chunk_seconds,
-            overlap_seconds=chunks.overlap_seconds,
-            cache_key=key,
-            total=len(loader),
-        )
+        with exclusive_dir(cache_dir, "embedding cache") if cache_dir is not None else nullcontext():
+            table = extract_embeddings(
+                stats.wrap(embed_fn) if stats is not None else embed_fn,
+                loader,
+                cache_path=cache_dir,
+                chunk_seconds=chunks.chunk_seconds,
+                overlap_seconds=chunks.overlap_seconds,
+                cache_key=key,
+                total=len(loader),
+            )
         if cache_dir is None:
             return table.subset([u.id for u in utts])
     cache = EmbeddingCache(cache_dir, key)
@@ -182,11 +187,33 @@ def check_audio_files(utts: Sequence[Any]) -> None:
         )
 
 
+def check_long_enough(model: Any, samples: dict[str, int]) -> None:
+    """Raise ValueError naming every input (``name -> samples at 16 kHz``) too short to give the
+    backbone's CNN a single frame, and the shortest length that does."""
+    frame_lengths = getattr(model.backbone, "frame_lengths", None)
+    if frame_lengths is None or not samples:
+        return
+    frames = frame_lengths(torch.tensor(list(samples.values()), dtype=torch.int64)).tolist()
+    short = [f"{name} ({n} samples)" for (name, n), f in zip(samples.items(), frames) if f < 1]
+    if short:
+        need = next(n for n in range(1, SAMPLE_RATE) if int(frame_lengths(torch.tensor([n]))[0]) >= 1)
+        more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+        raise ValueError(
+            f"too short for the backbone (it needs at least {need} samples = {1000 * need / SAMPLE_RATE:.1f} "
+            f"ms at 16 kHz): {', '.join(short[:5])}{more}"
+        )
+
+
 def embed_waveform(
-    model: Any, wav: np.ndarray | torch.Tensor, chunks: ChunkSettings = ChunkSettings()
+    model: Any,
+    wav: np.ndarray | torch.Tensor,
+    chunks: ChunkSettings = ChunkSettings(),
+    name: str = "the audio",
 ) -> np.ndarray:
-    """Embedding (E,) float32 of one mono 16 kHz waveform (S,), chunk-averaged when long."""
+    """Embedding (E,) float32 of one mono 16 kHz waveform (S,), chunk-averaged when long. Errors (too
+    short, non-finite result) name the input as ``name``."""
     x = torch.as_tensor(np.asarray(wav, dtype=np.float32)).reshape(1, -1)
+    check_long_enough(model, {name: int(x.shape[1])})
     device = next(model.parameters()).device
     chunk, hop = chunks.samples()
 
@@ -194,4 +221,7 @@ def embed_waveform(
         return model.embed(w.to(device), n.to(device))
 
     lengths = torch.tensor([x.shape[1]], dtype=torch.int64)
-    return embed_rows(embed_fn, x, lengths, chunk, hop, max_rows=8)[0].numpy()
+    emb = embed_rows(embed_fn, x, lengths, chunk, hop, max_rows=8)[0].numpy()
+    if not np.isfinite(emb).all():
+        raise ValueError(f"the model gave a non-finite embedding for {name}")
+    return emb

@@ -49,6 +49,7 @@ def export_model(
     model_dir = model_dir_of(run_or_dir)
     root = scoring_dir(Path(run_or_dir), model_dir)
     out = Path(out)
+    _refuse_overlap(out, model_dir, root)
     _prepare(out, overwrite)
     model = load_speaker_model(model_dir, device="cpu")
     merged = _save_backbone_and_method(model, out)
@@ -82,6 +83,18 @@ def export_model(
     write_model_card(out, model, meta, merged, report if report.is_file() else None)
     log.info("exported %s to %s (%s)", model_dir, out, "merged" if merged else "method kept apart")
     return summary
+
+
+def _refuse_overlap(out: Path, model_dir: Path, root: Path) -> None:
+    """OUT must not be the source model, its run, a directory holding either, or inside the model: with
+    --force, preparing OUT deletes it before the model is read."""
+    o, m = out.resolve(), model_dir.resolve()
+    for src in (m, root.resolve()):
+        if o == src or o in src.parents or (src == m and m in o.parents):
+            raise ValueError(
+                f"export target {out} overlaps the model being exported ({model_dir}); writing it would "
+                "delete or change the source. Choose a directory outside the run and the model"
+            )
 
 
 def _prepare(out: Path, overwrite: bool) -> None:

@@ -98,6 +98,7 @@ def evaluate_run(
 
     run = Path(run)
     model_dir = model_dir_of(run)
+    refuse_shipped_model(run, model_dir)
     run_cfg, train_manifest = run_eval_config(run)
     cfg = config or run_cfg
     manifest = manifest or cfg.manifest
@@ -138,6 +139,23 @@ def evaluate_run(
     state = _scoring_state(results, train_set, scoring, (chunks.chunk_seconds, chunks.overlap_seconds))
     written["scoring"] = state.save(run)
     return written
+
+
+def refuse_shipped_model(run: Path, model_dir: Path) -> None:
+    """Raise if ``run`` is a model directory (not a training run) that ships a scoring state: evaluating
+    writes ``scoring.json``, ``calibration.json`` and ``cohort.safetensors`` into the directory it
+    evaluates, which would replace the calibration the model ships with (and its model card describes)."""
+    from spkpeft.inference.scoring_state import CALIBRATION_FILE, COHORT_FILE, SCORING_FILE
+
+    if model_dir != run:  # a training run: its scoring state is eval's to write
+        return
+    shipped = [n for n in (SCORING_FILE, CALIBRATION_FILE, COHORT_FILE) if (run / n).is_file()]
+    if shipped:
+        raise ValueError(
+            f"{run} is a model directory that ships its own scoring state ({', '.join(shipped)}); "
+            "`spkpeft eval` writes its results into the directory it evaluates and would replace that "
+            "state. Evaluate the training run it came from, or a copy with those files removed"
+        )
 
 
 def _layer_values(stats: LayerStats, model: Any) -> dict:

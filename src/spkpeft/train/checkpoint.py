@@ -6,10 +6,17 @@ place, so a run killed while writing never leaves a half checkpoint that ``--res
     step-N/
       trainable.safetensors   what training can change: method parameters, back-end and loss-head state
                               (frozen backbone weights are not copied: they come from the backbone)
-      optimizer.pt            optimizer.state_dict()
-      scheduler.pt            scheduler.state_dict()
+      optimizer.safetensors   optimizer.state_dict()   \
+      scheduler.safetensors   scheduler.state_dict()    | tensors + JSON structure (spkpeft.safe_state):
+      rng.safetensors         python / numpy / torch    | nothing is unpickled, so a crafted checkpoint
+                              (CPU and CUDA) RNG states,| cannot run code on --resume
+                              one entry per process     |
+      scaler.safetensors      AMP grad-scaler state    /  (fp16 only)
       state.json              loop position: stage, epoch, batch in epoch, global step, ...
-      rng.pt                  python / numpy / torch (CPU and CUDA) RNG states, one entry per process
+
+Partial writes (``.tmp-step-N-PID``) of processes that no longer run are removed before the next write;
+a failed write (disk full) removes its own partial directory and raises :class:`CheckpointWriteError`.
+Checkpoints of spkpeft versions that pickled their state (``optimizer.pt``) are refused, not unpickled.
 """
 
 from __future__ import annotations
@@ -27,10 +34,18 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from spkpeft.safe_state import load_state, save_state
+
 log = logging.getLogger(__name__)
 
 _STEP_DIR = re.compile(r"^step-(\d+)$")
-_FILES = ("trainable.safetensors", "optimizer.pt", "scheduler.pt", "state.json")
+_TMP_DIR = re.compile(r"^\.tmp-step-\d+-(\d+)$")
+_FILES = ("trainable.safetensors", "optimizer.safetensors", "scheduler.safetensors", "state.json")
+_PICKLED = "optimizer.pt"  # what checkpoints of earlier versions hold instead
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, ...); the partial write was removed."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -64,17 +79,26 @@ def save_checkpoint(
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
+    remove_partial(directory.parent)
     tmp = directory.parent / f".tmp-{directory.name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir()
-    save_file(tensors, str(tmp / "trainable.safetensors"))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-    torch.save(rng_states, tmp / "rng.pt")
-    if scaler is not None:
-        torch.save(scaler.state_dict(), tmp / "scaler.pt")
-    (tmp / "state.json").write_text(json.dumps(state, indent=1))
+    try:
+        tmp.mkdir()
+        save_file(tensors, str(tmp / "trainable.safetensors"))
+        save_state(optimizer.state_dict(), tmp / "optimizer.safetensors")
+        save_state(scheduler.state_dict(), tmp / "scheduler.safetensors")
+        save_state(rng_states, tmp / "rng.safetensors")
+        if scaler is not None:
+            save_state(scaler.state_dict(), tmp / "scaler.safetensors")
+        (tmp / "state.json").write_text(json.dumps(state, indent=1))
+    except Exception as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        free = shutil.disk_usage(directory.parent).free / 2**20
+        raise CheckpointWriteError(
+            f"could not write checkpoint {directory} ({e}; {free:.0f} MiB free on that disk); the partial "
+            f"write was removed and earlier checkpoints are intact: free space, then --resume"
+        ) from e
     if directory.exists():
         shutil.rmtree(directory)
     os.replace(tmp, directory)
@@ -82,24 +106,58 @@ def save_checkpoint(
     return directory
 
 
+def remove_partial(root: Path) -> list[Path]:
+    """Delete the partial checkpoint writes (``.tmp-step-N-PID``) under ``root`` whose process is gone;
+    returns them. A full fine-tuning checkpoint holds a model-sized optimizer state, so they add up."""
+    removed = []
+    for p in Path(root).iterdir() if Path(root).is_dir() else ():
+        m = _TMP_DIR.match(p.name)
+        if m and p.is_dir() and not _alive(int(m.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+            log.info("removed partial checkpoint write %s", p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def load_checkpoint(directory: Path) -> dict[str, Any]:
     """Read a checkpoint dir: ``trainable``, ``optimizer``, ``scheduler``, ``scaler``, ``state``, ``rng``."""
     directory = Path(directory)
+    _refuse_pickled(directory)
     missing = [f for f in _FILES if not (directory / f).is_file()]
     if missing:
         raise FileNotFoundError(f"incomplete checkpoint {directory}: missing {', '.join(missing)}")
     return {
         "trainable": load_file(str(directory / "trainable.safetensors")),
-        "optimizer": torch.load(directory / "optimizer.pt", map_location="cpu", weights_only=False),
-        "scheduler": torch.load(directory / "scheduler.pt", map_location="cpu", weights_only=False),
-        "rng": _maybe_load(directory / "rng.pt"),
-        "scaler": _maybe_load(directory / "scaler.pt"),
+        "optimizer": load_state(directory / "optimizer.safetensors"),
+        "scheduler": load_state(directory / "scheduler.safetensors"),
+        "rng": _maybe_load(directory / "rng.safetensors"),
+        "scaler": _maybe_load(directory / "scaler.safetensors"),
         "state": json.loads((directory / "state.json").read_text()),
     }
 
 
 def _maybe_load(path: Path) -> Any:
-    return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+    return load_state(path) if path.is_file() else None
+
+
+def _refuse_pickled(directory: Path) -> None:
+    if (directory / _PICKLED).is_file() and not (directory / "optimizer.safetensors").is_file():
+        raise ValueError(
+            f"{directory} is a checkpoint of an earlier spkpeft version (pickled {_PICKLED}); it is not "
+            "read because unpickling a file can run code. Start the run again in a new train.output_dir"
+        )
 
 
 def list_checkpoints(root: Path) -> list[Path]:
@@ -112,7 +170,13 @@ def list_checkpoints(root: Path) -> list[Path]:
 
 
 def latest_checkpoint(root: Path) -> Path | None:
+    """The newest complete checkpoint under ``root`` (None if none); raises ValueError when ``root``
+    holds only checkpoints of an earlier version (pickled state, see :func:`load_checkpoint`)."""
     ckpts = list_checkpoints(root)
+    if not ckpts and Path(root).is_dir():
+        for p in Path(root).iterdir():
+            if _STEP_DIR.match(p.name):
+                _refuse_pickled(p)
     return ckpts[-1] if ckpts else None
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -383,8 +384,17 @@ class Trainer:
 
 
 def train(cfg: ExperimentConfig, resume: bool = False, on_step: StepCallback | None = None) -> Path:
-    """Train ``cfg`` (all stages); returns the run directory (final model in ``RUN/model``)."""
-    return Trainer(cfg, resume=resume, on_step=on_step).run()
+    """Train ``cfg`` (all stages); returns the run directory (final model in ``RUN/model``).
+
+    The run directory is locked for the whole run (by rank 0 of a distributed run), so a second
+    ``spkpeft train`` into it fails at once with :class:`spkpeft.dir_lock.DirectoryInUseError`."""
+    from spkpeft.dir_lock import exclusive_dir
+
+    trainer = Trainer(cfg, resume=resume, on_step=on_step)
+    if os.environ.get("RANK", "0") != "0":  # torchrun / accelerate: rank 0 holds the lock
+        return trainer.run()
+    with exclusive_dir(trainer.run_dir.root, "run directory"):
+        return trainer.run()
 
 
 __all__ = ["NonFiniteLossError", "RunExistsError", "Trainer", "build_head", "train"]

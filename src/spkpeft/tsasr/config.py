@@ -15,7 +15,7 @@ SOURCES = ("melstats", "file", "verifier")
 @dataclass
 class SpeakerSection:
     """Where enrolment embeddings come from: ``melstats`` (training-free stand-in, see embeddings.py),
-    ``file`` (``path`` = .npy/.npz/.safetensors keyed by enrolment utterance id) or ``verifier``
+    ``file`` (``path`` = .npz/.safetensors keyed by enrolment utterance id) or ``verifier``
     (``path`` = a spkpeft speaker model directory, through ``SpeakerVerifier.embed``)."""
 
     source: str = "melstats"

@@ -1,7 +1,8 @@
 """Where the target speaker's embedding comes from: an :class:`EmbeddingSource`.
 
-- :class:`FileEmbeddings`: precomputed vectors keyed by utterance id, from a ``.npy`` file holding a dict
-  (``np.save(path, {"utt": vec})``), a ``.npz`` or a ``.safetensors`` file (one tensor per id).
+- :class:`FileEmbeddings`: precomputed vectors keyed by utterance id, from a ``.npz`` or a ``.safetensors``
+  file (one array per id). ``.npy`` is refused: it can hold a table only as a pickled dict, and loading a
+  pickle can run code.
 - :class:`CallableEmbeddings`: any ``embed(wav (S,), sr) -> (E,)`` function, cached per utterance id;
   ``SpeakerVerifier.embed`` plugs in here.
 - :class:`MelStatsEmbedder`: a transparent, training-free speaker-dependent embedding (per-band mean and
@@ -35,7 +36,7 @@ class EmbeddingSource(Protocol):
 
 
 class FileEmbeddings:
-    """Vectors keyed by utterance id from ``.npy`` (pickled dict), ``.npz`` or ``.safetensors``."""
+    """Vectors keyed by utterance id from ``.npz`` or ``.safetensors`` (never a pickle)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -67,16 +68,18 @@ def _read_table(path: Path) -> dict[str, np.ndarray]:
 
         return {k: v.astype(np.float32) for k, v in load_file(str(path)).items()}
     if path.suffix == ".npz":
-        with np.load(path) as z:
-            return {k: z[k].astype(np.float32) for k in z.files}
-    if path.suffix == ".npy":
-        obj = np.load(path, allow_pickle=True)
-        if obj.dtype != object or not isinstance(obj.item(), dict):
-            raise ValueError(f"{path}: a .npy embedding file must hold a dict utt_id -> vector")
-        return {str(k): np.asarray(v, dtype=np.float32) for k, v in obj.item().items()}
-    raise ValueError(
-        f"{path}: unsupported embedding file type {path.suffix!r}; use .npy, .npz or .safetensors"
-    )
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k].astype(np.float32) for k in z.files}
+        except ValueError as e:  # an object (pickled) member
+            raise ValueError(f"{path}: {e}; embedding files must hold plain float arrays") from None
+    raise ValueError(f"{path}: unsupported embedding file type {path.suffix!r}; {_FORMATS}")
+
+
+_FORMATS = (
+    "use .npz (np.savez(path, **{utt_id: vector})) or .safetensors, one array per utterance id (.npy is "
+    "not read: it holds a table only as a pickled dict, and loading a pickle can run code)"
+)
 
 
 def save_embeddings(table: dict[str, np.ndarray], path: str | Path) -> None:
@@ -88,10 +91,8 @@ def save_embeddings(table: dict[str, np.ndarray], path: str | Path) -> None:
         save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in table.items()}, str(path))
     elif path.suffix == ".npz":
         np.savez(path, **table)
-    elif path.suffix == ".npy":
-        np.save(path, np.array(dict(table), dtype=object), allow_pickle=True)
     else:
-        raise ValueError(f"{path}: unsupported embedding file type; use .npy, .npz or .safetensors")
+        raise ValueError(f"{path}: unsupported embedding file type {path.suffix!r}; {_FORMATS}")
 
 
 class CallableEmbeddings:

@@ -1,6 +1,7 @@
 """A run directory: ``tsasr.yaml`` (the config, prompts folded), ``model.safetensors`` (only what the
-method trained) and, while training, ``checkpoint/`` (optimizer state for resuming). Writes are atomic:
-files go to a temporary name first and are renamed into place."""
+method trained) and, while training, ``checkpoint/`` (optimizer state for resuming: ``model.safetensors``
+and ``state.safetensors``, see :mod:`spkpeft.safe_state`; nothing is unpickled). Writes are atomic: files
+go to a temporary name first and are renamed into place."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from spkpeft.config import save_yaml
+from spkpeft.safe_state import load_state, save_state
 from spkpeft.tsasr.config import TSASRConfig, load_config
 from spkpeft.tsasr.model import TSWhisper
 
@@ -73,8 +75,9 @@ def save_checkpoint(run_dir: Path, model: TSWhisper, opt, sched, step: int, epoc
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_trainable(model, tmp / WEIGHTS)
-    torch.save(
-        {"opt": opt.state_dict(), "sched": sched.state_dict(), "step": step, "epoch": epoch}, tmp / "state.pt"
+    save_state(
+        {"opt": opt.state_dict(), "sched": sched.state_dict(), "step": step, "epoch": epoch},
+        tmp / "state.safetensors",
     )
     final = run_dir / CKPT
     old = run_dir / (CKPT + ".old")
@@ -87,10 +90,15 @@ def save_checkpoint(run_dir: Path, model: TSWhisper, opt, sched, step: int, epoc
 def load_checkpoint(run_dir: Path, model: TSWhisper, opt, sched) -> tuple[int, int]:  # noqa: ANN001
     """Restore a checkpoint if there is one; returns (step, epoch) to resume from ((0, 0) if none)."""
     ck = run_dir / CKPT
-    if not (ck / "state.pt").is_file():
+    if (ck / "state.pt").is_file() and not (ck / "state.safetensors").is_file():
+        raise ValueError(
+            f"{ck} was written by an earlier spkpeft version (pickled state.pt); it is not read because "
+            f"unpickling a file can run code. Delete {ck} to train {run_dir} from the start"
+        )
+    if not (ck / "state.safetensors").is_file():
         return 0, 0
     load_trainable(model, ck / WEIGHTS)
-    state = torch.load(ck / "state.pt", weights_only=False)
+    state = load_state(ck / "state.safetensors")
     opt.load_state_dict(state["opt"])
     sched.load_state_dict(state["sched"])
     return int(state["step"]), int(state["epoch"])

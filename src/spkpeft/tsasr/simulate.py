@@ -94,9 +94,9 @@ def simulate_mixtures(cuts, out_dir: str | Path, cfg: SimulateConfig):  # noqa: 
         if cfg.max_seconds is not None and len(mix) > cfg.max_seconds * SR:
             dropped += 1
             continue
-        mid = f"mix{k:06d}_{tgt.id}_{itf.id}"
+        mid = f"mix{k:06d}_{file_stem(tgt.id)}_{file_stem(itf.id)}"
         sf.write(out / "wav" / f"{mid}.wav", mix, SR, subtype="FLOAT")
-        enroll_path = out / "enroll" / f"{enr.id.replace('/', '_')}.wav"
+        enroll_path = out / "enroll" / f"{file_stem(enr.id)}.wav"
         if not enroll_path.exists():
             sf.write(enroll_path, _load(enr), SR, subtype="FLOAT")
         rec = Recording.from_file(out / "wav" / f"{mid}.wav", recording_id=mid)
@@ -114,6 +114,11 @@ def simulate_mixtures(cuts, out_dir: str | Path, cfg: SimulateConfig):  # noqa: 
     cs.to_file(out / "mixtures.jsonl.gz")
     log.info("wrote %d mixtures of %d speakers to %s", len(cs), len(spks), out)
     return cs
+
+
+def file_stem(utt_id: str) -> str:
+    """An utterance id as one file name: ``/`` (VoxCeleb-style and synthetic-corpus ids) -> ``_``."""
+    return utt_id.replace("/", "_").replace("\\", "_")
 
 
 def _group(cuts) -> dict[str, list]:  # noqa: ANN001
