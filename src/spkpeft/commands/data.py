@@ -17,12 +17,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--jobs", type=int, default=1, help="parallel processes reading audio headers")
     q.set_defaults(func=_prepare)
 
-    q = sub.add_parser("trials", help="balanced trial list for a manifest")
-    q.add_argument("manifest")
-    q.add_argument("out")
-    q.add_argument("--targets", type=int, required=True)
-    q.add_argument("--nontargets", type=int, required=True)
-    q.add_argument("--seed", type=int, default=0)
+    q = sub.add_parser(
+        "trials",
+        help="balanced trial list for a manifest",
+        description="Write a trial list (lines 'label enroll test', label 1 = same speaker) drawn from "
+        "the utterances of MANIFEST: --targets same-speaker and --nontargets different-speaker pairs of "
+        "distinct utterances, spread evenly over speakers, no pair twice, deterministic for a seed. The "
+        "ids written are the manifest's cut ids, which is what `spkpeft eval --manifest` matches.",
+    )
+    q.add_argument("manifest", help="lhotse CutSet manifest (*.jsonl.gz) whose utterances are paired")
+    q.add_argument("out", help="trial list file to write")
+    q.add_argument("--targets", type=int, required=True, help="number of same-speaker (label 1) pairs")
+    q.add_argument(
+        "--nontargets", type=int, required=True, help="number of different-speaker (label 0) pairs"
+    )
+    q.add_argument("--seed", type=int, default=0, help="random seed of the draw (default 0)")
     q.set_defaults(func=_trials)
 
     q = sub.add_parser("check", help="read every file of a manifest and report bad audio")
