@@ -54,7 +54,9 @@ class BackboneConfig:
 class TrainConfig:
     """Loop settings. ``batch_size`` is per process and per forward pass: one optimiser step sees
     ``batch_size * processes * grad_accum`` utterances. ``max_steps`` (optimiser steps, 0 = none) caps
-    each stage; ``checkpoint_every`` 0 writes a checkpoint at the end of each stage only."""
+    each stage. A checkpoint is written at the end of each stage, every ``checkpoint_every`` optimiser
+    steps and ``checkpoint_minutes`` minutes after the previous one (0 turns either off). ``log_every``:
+    steps between log lines (loss, accuracy, learning rate, throughput) and metrics.jsonl rows."""
 
     batch_size: int = 32
     epochs: int = 1
@@ -63,6 +65,7 @@ class TrainConfig:
     clip_grad_norm: float = 0.0
     mixed_precision: str = "no"
     checkpoint_every: int = 0
+    checkpoint_minutes: float = 30.0
     keep_checkpoints: int = 2
     log_every: int = 10
     seed: int = 0
@@ -78,7 +81,7 @@ class TrainConfig:
         for key in ("batch_size", "epochs", "grad_accum", "log_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key}={getattr(self, key)}: must be >= 1")
-        for key in ("max_steps", "checkpoint_every", "clip_grad_norm"):
+        for key in ("max_steps", "checkpoint_every", "checkpoint_minutes", "clip_grad_norm"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)}: must be >= 0")
 

@@ -38,7 +38,7 @@ def _rank(rank: int, world: int, port: int, cfg) -> None:  # noqa: ANN001
 
 def test_two_process_cpu_training_matches_single_process(tiny_corpus, tmp_path):
     common = [f"data.train_manifest={tiny_corpus}", "train.epochs=1", "train.checkpoint_every=0",
-              "method.name=adapter", "method.bottleneck=4"]  # fmt: skip
+              "train.log_every=1", "method.name=adapter", "method.bottleneck=4"]  # fmt: skip
     ddp = load_experiment("tiny", [*common, "train.batch_size=2", f"train.output_dir={tmp_path / 'ddp'}"])
     mp.start_processes(_rank, args=(2, _free_port(), ddp), nprocs=2, start_method="fork")
     from accelerate.state import AcceleratorState
