@@ -41,8 +41,12 @@ def plot_det(
     path: str | Path,
     title: str = "DET curve",
     eers: Mapping[str, float] | None = None,
+    points: Mapping[str, Sequence[tuple[str, float, float]]] | None = None,
 ) -> Path:
-    """DET curves on normal-deviate axes, one line per system; EER points marked when given."""
+    """DET curves on normal-deviate axes, one line per system; EER points marked when given.
+
+    ``points``: per system, extra operating points ``(label, P_fa, P_miss)`` (e.g. the minDCF
+    thresholds), drawn as open markers in the system's colour and labelled."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
     for name, det in curves.items():
@@ -52,6 +56,9 @@ def plot_det(
         if eers and name in eers:
             e = _probit(np.array([eers[name]]))
             ax.plot(e, e, "o", color=line.get_color(), ms=5)
+        for (label_pt, p_fa_pt, p_miss_pt), marker in zip((points or {}).get(name, ()), "sD^v"):
+            x, y = _probit(np.array([p_fa_pt])), _probit(np.array([p_miss_pt]))
+            ax.plot(x, y, marker, mfc="none", color=line.get_color(), ms=7, label=f"{name}: {label_pt}")
     worst = max(eers.values()) if eers else 0.1
     best = min(eers.values()) if eers else 0.1
     lo_p, hi_p = (0.001 if best > 0.005 else 0.0001), (0.4 if worst < 0.15 else 0.8)
