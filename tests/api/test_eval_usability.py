@@ -88,6 +88,14 @@ def test_out_dir_holds_the_report_and_the_run_keeps_its_own(run, tmp_path, capsy
     assert (run / "report.md").read_text() == before
 
 
+def test_trial_ids_with_another_root_show_both_conventions(lora_run, tmp_path, capsys):
+    bad = tmp_path / "rooted.txt"
+    bad.write_text("1 test/spk5/utt0 test/spk5/utt1\n0 test/spk5/utt0 test/spk6/utt1\n")
+    assert main(["eval", str(lora_run), "--trials", str(bad), "--no-plots"]) == 1
+    err = capsys.readouterr().err
+    assert "manifest ids look like" in err and "extra prefix 'test/'" in err
+
+
 def test_verify_json_names_raw_cosine_apart(evaluated_run, corpus, capsys):
     a, b = (corpus["root"] / "test" / "spk6" / f"utt{n}.wav" for n in (0, 1))
     assert main(["-q", "verify", str(a), str(b), "--model", str(evaluated_run), "--json"]) == 0

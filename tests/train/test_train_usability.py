@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -15,10 +16,14 @@ from spkpeft.train import checkpoint as ck
 from spkpeft.train.trainer import train
 
 
-def test_loss_is_logged_every_n_steps_and_checkpoints_are_rare(tiny_yaml, tiny_overrides, caplog):
-    cfg = load_experiment(tiny_yaml, [*tiny_overrides, "train.epochs=4", "train.log_every=2"])  # 12 steps
+def test_loss_is_logged_every_n_steps_and_checkpoints_are_rare(tiny_overrides, caplog, capsys):
+    from spkpeft.cli import main
+
+    over = [*tiny_overrides, "train.epochs=4", "train.log_every=2"]  # 12 steps; no terminal under pytest
     with caplog.at_level(logging.INFO, logger="spkpeft.train"):
-        run = train(cfg)
+        assert main(["train", "tiny", *[x for o in over for x in ("--set", o)]]) == 0
+    run = Path(over[1].partition("=")[2])
+    cfg = load_experiment(run / "config.yaml")
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stage main step")]
     assert len(lines) == 6, lines  # steps 2, 4, ..., 12
     assert all("loss" in x and "acc" in x and "lr" in x and "utt/s" in x for x in lines)
