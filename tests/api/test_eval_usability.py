@@ -133,3 +133,14 @@ def test_det_plot_gets_the_min_dcf_operating_points(tmp_path, monkeypatch):
     assert cost == pytest.approx(m["value"])  # the marked point is where minDCF is reached
     sc = res["scores"]["t"]
     assert operating_point(det_curve(sc["cosine"], sc["labels"]), None) == (0.0, 1.0)
+
+
+def test_results_of_another_model_version_are_not_kept(run, tmp_path, caplog, capsys):
+    report = json.loads((run / "report.json").read_text())
+    assert report["trial_lists"]["vox"]["provenance"]["model_fingerprint"]
+    report["trial_lists"]["vox"]["provenance"]["model_fingerprint"] = "retrained-since"
+    (run / "report.json").write_text(json.dumps(report))
+    with caplog.at_level(logging.WARNING):
+        assert main(["-q", "eval", str(run), "--trials", str(_other_list(tmp_path)), "--no-plots"]) == 0
+    assert set(json.loads((run / "report.json").read_text())["trial_lists"]) == {"other"}
+    assert "dropping the earlier results of vox" in caplog.text

@@ -20,8 +20,10 @@ def eval_provenance(
     trial_files: Mapping[str, Path],
     cohort_manifest: str | Path | None,
     cohort_utts: Sequence[Any],
+    fingerprint: str = "",
 ) -> dict[str, dict]:
-    """{trial list name: provenance dict} (strings only, JSON-ready) for :func:`write_report`."""
+    """{trial list name: provenance dict} (strings only, JSON-ready) for :func:`write_report`;
+    ``fingerprint``: the model files' hash (the report drops earlier lists evaluated with another)."""
     meta = json.loads((Path(model_dir) / "model.json").read_text())
     cohort = "none (cosine scores only)"
     if cohort_manifest:
@@ -29,6 +31,7 @@ def eval_provenance(
         cohort = f"{cohort_manifest} ({n_spk} speakers, {len(cohort_utts)} utterances)"
     common = {
         "model": str(Path(model_dir).resolve()),
+        "model_fingerprint": fingerprint,
         "method": meta.get("method", "?"),
         "backbone": meta.get("backbone", {}).get("name_or_path", "?"),
         "training_data": training_data or "unknown (no data.train_manifest in the run's config)",

@@ -96,6 +96,13 @@ def _merged_lists(previous: Path, results: Mapping, calibrator: Any) -> dict[str
             log.warning("%s is not a readable report (%s): earlier results are not carried over", previous, e)
     now = results.get("trial_lists", {})
     kept = {k: v for k, v in kept.items() if k not in now}
+    current = {(v.get("provenance") or {}).get("model_fingerprint") for v in now.values()} - {None, ""}
+    stale = [
+        k for k, v in kept.items() if (v.get("provenance") or {}).get("model_fingerprint", "") not in current
+    ]
+    if current and stale:
+        log.warning("report: dropping the earlier results of %s (another model version)", ", ".join(stale))
+        kept = {k: v for k, v in kept.items() if k not in stale}
     if kept:
         log.info("report keeps the earlier results of %s", ", ".join(kept))
     cal = None if calibrator is None else calibrator.to_dict()

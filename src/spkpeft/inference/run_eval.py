@@ -116,7 +116,8 @@ def evaluate_run(
 
     model = load_speaker_model(model_dir, device=device)
     chunks = ChunkSettings(cfg.chunk_seconds, cfg.overlap_seconds)
-    key = cache_key(model_fingerprint(model_dir), chunks)
+    fingerprint = model_fingerprint(model_dir)
+    key = cache_key(fingerprint, chunks)
     extract = dict(chunks=chunks, batch_size=cfg.batch_size, max_batch_seconds=cfg.max_batch_seconds)
     test_cache = cache_dir(run, manifest)
     stats = LayerStats(model)
@@ -140,7 +141,7 @@ def evaluate_run(
         log.warning("no cohort manifest (eval.cohort_manifest / data.train_manifest): cosine scores only")
     scoring = cfg.scoring()
     results = evaluate(test, lists, cohort=train_set, config=scoring)
-    prov = eval_provenance(model_dir, train_manifest, manifest, specs, cohort_path, cohort_utts)
+    prov = eval_provenance(model_dir, train_manifest, manifest, specs, cohort_path, cohort_utts, fingerprint)
     for name, entry in results["trial_lists"].items():
         entry["provenance"] = prov[name]
     layers = _layer_values(stats, model)
