@@ -50,8 +50,11 @@ def sync_transformers_progress() -> None:
 @dataclass
 class VerificationResult:
     """``score``: calibrated LLR (or uncalibrated score, see ``calibrated``); ``decision``: "same",
-    "different", or None when no threshold is known; ``threshold`` on ``score``; ``cosine``: the plain
-    cosine similarity of the two raw embeddings (for reference)."""
+    "different", or None when no threshold is known; ``threshold`` on ``score``; ``system``: which
+    scoring produced ``score`` (``calibrated``, ``asnorm``, or ``cosine``: the report's ``cosine``, after
+    subtracting the cohort's mean embedding; plain cosine for a never-evaluated model);
+    ``raw_cosine``: the plain cosine similarity of the two raw embeddings, no mean subtracted (for
+    reference; it is not the report's ``cosine``)."""
 
     score: float
     decision: str | None
@@ -59,7 +62,7 @@ class VerificationResult:
     calibrated: bool
     system: str
     threshold_meaning: str
-    cosine: float
+    raw_cosine: float
 
     @property
     def same_speaker(self) -> bool | None:

@@ -54,7 +54,9 @@ class BackboneConfig:
 class TrainConfig:
     """Loop settings. ``batch_size`` is per process and per forward pass: one optimiser step sees
     ``batch_size * processes * grad_accum`` utterances. ``max_steps`` (optimiser steps, 0 = none) caps
-    each stage; ``checkpoint_every`` 0 writes a checkpoint at the end of each stage only."""
+    each stage. A checkpoint is written at the end of each stage, every ``checkpoint_every`` optimiser
+    steps and ``checkpoint_minutes`` minutes after the previous one (0 turns either off). ``log_every``:
+    steps between log lines (loss, accuracy, learning rate, throughput) and metrics.jsonl rows."""
 
     batch_size: int = 32
     epochs: int = 1
@@ -63,6 +65,7 @@ class TrainConfig:
     clip_grad_norm: float = 0.0
     mixed_precision: str = "no"
     checkpoint_every: int = 0
+    checkpoint_minutes: float = 30.0
     keep_checkpoints: int = 2
     log_every: int = 10
     seed: int = 0
@@ -84,7 +87,8 @@ class TrainConfig:
                 raise ConfigError(f"train.{key}={getattr(self, key)}: must be >= 1")
         if self.dev_every and not (self.dev_manifest and self.dev_trials):
             raise ConfigError("train.dev_every > 0 needs train.dev_manifest and train.dev_trials")
-        for key in ("max_steps", "checkpoint_every", "clip_grad_norm", "dev_every", "dev_patience"):
+        counts = ("max_steps", "checkpoint_every", "checkpoint_minutes", "clip_grad_norm")
+        for key in (*counts, "dev_every", "dev_patience"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)}: must be >= 0")
         if not str(self.output_dir).strip():

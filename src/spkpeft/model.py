@@ -170,7 +170,9 @@ def build_speaker_model(cfg: Any, method_cfg: Any = None) -> SpeakerModel:
 
     method_cfg = method_cfg or cfg.method
     seed = cfg.backbone.init_seed if cfg.backbone.init_seed is not None else cfg.train.seed
-    backbone = _load_backbone(cfg.backbone, seed)
+    backbone_cfg = resolve_backbone_path(cfg.backbone)
+    _warn_random_preset(backbone_cfg.name_or_path)
+    backbone = _load_backbone(backbone_cfg, seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         method = METHODS.build(method_cfg.name, method_cfg, backbone)
@@ -180,11 +182,38 @@ def build_speaker_model(cfg: Any, method_cfg: Any = None) -> SpeakerModel:
             num_states=backbone.num_layers + 1,
             hidden_size=backbone.hidden_size,
         )
-    model = SpeakerModel(backbone, method, backend, cfg.backbone, cfg.backend)
+    model = SpeakerModel(backbone, method, backend, backbone_cfg, cfg.backend)
     freeze_all_but(model, model.trainable_parameters())
     if cfg.backbone.init_seed is None:
-        model.backbone_cfg = _with_seed(cfg.backbone, seed)
+        model.backbone_cfg = _with_seed(backbone_cfg, seed)
     return model
+
+
+def resolve_backbone_path(backbone_cfg: Any) -> Any:
+    """``backbone_cfg`` with a relative local ``name_or_path`` made absolute, so that a run (its
+    config.yaml and model.json) loads the same backbone from any working directory. Presets and hub ids
+    (no such local path) are returned unchanged."""
+    from spkpeft.backbones.presets import PRESETS
+
+    name = backbone_cfg.name_or_path
+    if name in PRESETS or Path(name).is_absolute() or not Path(name).exists():
+        return backbone_cfg
+    return _with_path(backbone_cfg, str(Path(name).resolve()))
+
+
+def _warn_random_preset(name: str) -> None:
+    """A preset of a published model (``wavlm-base-plus``) is its architecture with random weights."""
+    from spkpeft.backbones.presets import PRESETS
+
+    hub_id = PRESETS[name].hub_id if name in PRESETS else None
+    if hub_id:
+        log.warning(
+            "backbone %r is a preset: the %s architecture with RANDOM weights, not the pre-trained model. "
+            "For the pre-trained weights set backbone.name_or_path=%s (needs the network or the Hugging "
+            "Face cache) or a local directory written by save_pretrained (docs/train.md, 'Pre-trained "
+            "weights')",
+            name, hub_id, hub_id,
+        )  # fmt: skip
 
 
 def _with_seed(backbone_cfg: Any, seed: int) -> Any:

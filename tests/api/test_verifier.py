@@ -102,7 +102,7 @@ def test_unevaluated_model_scores_cosine_without_a_decision(
     v = SpeakerVerifier.from_pretrained(tmp_path / "model", device="cpu")
     r = v.verify(corpus["root"] / "test" / "spk5" / "utt0.wav", corpus["root"] / "test" / "spk5" / "utt1.wav")
     assert r.decision is None and r.threshold is None and r.system == "cosine"
-    assert r.score == pytest.approx(r.cosine, abs=1e-5)  # no mean, no cohort: plain cosine
+    assert r.score == pytest.approx(r.raw_cosine, abs=1e-5)  # no mean, no cohort: plain cosine
 
 
 def test_verify_cli_text_and_json(evaluated_run: Path, corpus: dict, capsys) -> None:  # noqa: ANN001

@@ -48,3 +48,9 @@ def write_wav():
         return path
 
     return _write
+
+
+@pytest.fixture
+def audio_tree():
+    """audio_tree(root, {speaker path: [durations]}) -> paths: :func:`write_tree` as a fixture."""
+    return write_tree

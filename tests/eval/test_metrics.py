@@ -143,3 +143,21 @@ def test_cllr_and_actual_dcf_hand_values():
     # p=0.05 -> threshold ln 19 = 2.944: target 3.0 accepted, target 2.0 missed, non-target 5.0 false alarm
     llr, lab = [3.0, 2.0, 5.0, -1.0], [1, 1, 0, 0]
     assert actual_dcf(llr, lab, 0.05) == pytest.approx((0.05 * 0.5 + 0.95 * 0.5) / 0.05)
+
+
+def test_eer_interval_covers_the_true_eer_about_95_percent_of_the_time():
+    from scipy.stats import norm
+
+    from spkpeft.eval.metrics import eer_confidence_interval
+
+    rng = np.random.default_rng(0)
+    true_eer = norm.cdf(-1.0)  # targets N(2, 1), non-targets N(0, 1): they cross at 1
+    hits = 0
+    for _ in range(300):
+        s = np.concatenate([rng.normal(2, 1, 200), rng.normal(0, 1, 800)])
+        lab = np.r_[np.ones(200), np.zeros(800)]
+        lo, hi = eer_confidence_interval(compute_metrics(s, lab).eer, 200, 800)
+        hits += lo <= true_eer <= hi
+    assert 0.88 <= hits / 300 <= 0.995
+    lo, hi = eer_confidence_interval(0.0, 6, 6)
+    assert lo == 0.0 and hi > 0.1  # zero errors on few trials is not certainty

@@ -31,6 +31,9 @@ def _free_port() -> int:
 def _rank(rank: int, world: int, port: int, cfg) -> None:  # noqa: ANN001
     from accelerate.state import AcceleratorState
 
+    # a forked child must not enter an OpenMP parallel region: the thread pool it inherits from a parent
+    # that already ran parallel ops is dead, and the first parallel op then waits forever
+    torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                       WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world))  # fmt: skip
     AcceleratorState._reset_state(reset_partial_state=True)  # the parent's single-process state
@@ -39,7 +42,7 @@ def _rank(rank: int, world: int, port: int, cfg) -> None:  # noqa: ANN001
 
 def test_two_process_cpu_training_matches_single_process(tiny_corpus, tmp_path):
     common = [f"data.train_manifest={tiny_corpus}", "train.epochs=1", "train.checkpoint_every=0",
-              "method.name=adapter", "method.bottleneck=4"]  # fmt: skip
+              "train.log_every=1", "method.name=adapter", "method.bottleneck=4"]  # fmt: skip
     ddp = load_experiment("tiny", [*common, "train.batch_size=2", f"train.output_dir={tmp_path / 'ddp'}"])
     mp.start_processes(_rank, args=(2, _free_port(), ddp), nprocs=2, start_method="fork")
     from accelerate.state import AcceleratorState

@@ -17,6 +17,7 @@ TWO_STAGES = [
     # LAP+ASTP: dropout and frame masking draw random numbers every step, batch norms keep running stats
     "backend={name: lap_astp, channels: 16, heads: 4, embed_dim: 16}",
     "train.checkpoint_every=2",
+    "train.log_every=1",
     "train.keep_checkpoints=0",
     "train.epochs=1",
     "stages=[{name: warm, trainable: [backend, loss], margin_warmup_end: 0.5},"
@@ -108,7 +109,7 @@ def test_frozen_stage_keeps_backbone_and_runs_it_without_autograd(tiny_yaml, tin
 
 
 def test_non_finite_loss_stops_naming_step_and_checkpoint(tiny_yaml, tiny_overrides):
-    cfg = load_experiment(tiny_yaml, tiny_overrides)
+    cfg = load_experiment(tiny_yaml, [*tiny_overrides, "train.checkpoint_every=2"])
     trainer = Trainer(cfg)
     calls = {"n": 0}
     orig = trainer._enter_stage

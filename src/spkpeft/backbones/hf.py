@@ -65,7 +65,10 @@ def load_hf_model(
     except OSError as e:
         raise FileNotFoundError(
             f"cannot load backbone {name!r}: not a preset ({', '.join(sorted(PRESETS))}), not a local "
-            f"model directory, and not reachable as a hub id ({e.__class__.__name__})"
+            f"model directory, and not reachable as a hub id ({e.__class__.__name__}). A hub id needs the "
+            "network or a copy in the Hugging Face cache (HF_HUB_OFFLINE=1 allows the cache only): "
+            f"pre-download it where there is network (`hf download {name}`), or save it with "
+            "save_pretrained to a directory and give that directory as backbone.name_or_path"
         ) from None
     spec = family_of_model_type(cfg.model_type)
     model = _from_pretrained(spec, name, cfg)

@@ -15,14 +15,53 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("root", help="the corpus directory as distributed")
     q.add_argument("out", help="output directory for the manifests")
     q.add_argument("--jobs", type=int, default=1, help="parallel processes reading audio headers")
+    q.add_argument(
+        "--speaker-level",
+        type=int,
+        default=None,
+        help="folder only: which folder level under ROOT is the speaker (default 1 = ROOT/SPEAKER/...; "
+        "2 for ROOT/CORPUS/SPEAKER/..., speaker named CORPUS/SPEAKER)",
+    )
     q.set_defaults(func=_prepare)
 
-    q = sub.add_parser("trials", help="balanced trial list for a manifest")
-    q.add_argument("manifest")
-    q.add_argument("out")
-    q.add_argument("--targets", type=int, required=True)
-    q.add_argument("--nontargets", type=int, required=True)
-    q.add_argument("--seed", type=int, default=0)
+    q = sub.add_parser(
+        "combine",
+        help="concatenate manifests into one (cut ids must be unique)",
+        description="Write the cuts of every INPUT manifest into OUT; a cut id present in two inputs is "
+        "an error naming both files.",
+    )
+    q.add_argument("out", help="combined manifest to write (*.jsonl.gz)")
+    q.add_argument("inputs", nargs="+", metavar="INPUT", help="manifests to combine (two or more)")
+    q.set_defaults(func=_combine)
+
+    q = sub.add_parser(
+        "split",
+        help="split a manifest into train/test with disjoint speakers",
+        description="Draw --test-speakers speakers of MANIFEST at random (seeded) and write their "
+        "utterances to OUT_DIR/test.jsonl.gz, all other speakers' to OUT_DIR/train.jsonl.gz. Make test "
+        "trials with `spkpeft data trials OUT_DIR/test.jsonl.gz ...`.",
+    )
+    q.add_argument("manifest", help="manifest to split (every cut needs a speaker)")
+    q.add_argument("out_dir", help="directory for train.jsonl.gz and test.jsonl.gz")
+    q.add_argument("--test-speakers", type=int, required=True, help="number of speakers in the test part")
+    q.add_argument("--seed", type=int, default=0, help="random seed of the speaker draw (default 0)")
+    q.set_defaults(func=_split)
+
+    q = sub.add_parser(
+        "trials",
+        help="balanced trial list for a manifest",
+        description="Write a trial list (lines 'label enroll test', label 1 = same speaker) drawn from "
+        "the utterances of MANIFEST: --targets same-speaker and --nontargets different-speaker pairs of "
+        "distinct utterances, spread evenly over speakers, no pair twice, deterministic for a seed. The "
+        "ids written are the manifest's cut ids, which is what `spkpeft eval --manifest` matches.",
+    )
+    q.add_argument("manifest", help="lhotse CutSet manifest (*.jsonl.gz) whose utterances are paired")
+    q.add_argument("out", help="trial list file to write")
+    q.add_argument("--targets", type=int, required=True, help="number of same-speaker (label 1) pairs")
+    q.add_argument(
+        "--nontargets", type=int, required=True, help="number of different-speaker (label 0) pairs"
+    )
+    q.add_argument("--seed", type=int, default=0, help="random seed of the draw (default 0)")
     q.set_defaults(func=_trials)
 
     q = sub.add_parser("check", help="read every file of a manifest and report bad audio")
@@ -72,8 +111,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _prepare(args: argparse.Namespace) -> int:
     from spkpeft.data.prepare import prepare
 
-    for name, path in prepare(args.corpus, args.root, args.out, num_jobs=args.jobs).items():
-        print(f"{name}: {path}")
+    out = prepare(args.corpus, args.root, args.out, num_jobs=args.jobs, speaker_level=args.speaker_level)
+    _print_manifests(out)
+    return 0
+
+
+def _print_manifests(paths: dict) -> None:
+    """``name: path (N utterances, S speakers, H h)`` per manifest; trial lists by path only."""
+    from spkpeft.data.manifest import load_manifest
+    from spkpeft.data.manifest_ops import summarize
+
+    for name, path in paths.items():
+        if str(path).endswith(".jsonl.gz"):
+            print(f"{name}: {path} ({summarize(load_manifest(path)).line()})")
+        else:
+            print(f"{name}: {path}")
+
+
+def _combine(args: argparse.Namespace) -> int:
+    from spkpeft.data.manifest_ops import combine_manifests
+
+    _print_manifests({"combined": combine_manifests(args.inputs, args.out)})
+    return 0
+
+
+def _split(args: argparse.Namespace) -> int:
+    from spkpeft.data.manifest_ops import split_by_speaker
+
+    _print_manifests(split_by_speaker(args.manifest, args.out_dir, args.test_speakers, args.seed))
     return 0
 
 
@@ -98,7 +163,9 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rep.to_dict(), indent=1))
         return 0 if rep.ok else 1
-    print(f"{args.manifest}: {rep.total} utterances, {rep.seconds / 3600:.2f} h read")
+    print(
+        f"{args.manifest}: {rep.total} utterances, {rep.speakers} speakers, {rep.seconds / 3600:.2f} h read"
+    )
     for problem, n in rep.counts.items():
         print(f"  {problem:18s} {n}")
         for ex in rep.examples[problem]:

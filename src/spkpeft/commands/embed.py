@@ -12,16 +12,24 @@ import argparse
 import json
 import sys
 
+EMBED_HELP = """Embed every utterance of MANIFEST with the model of RUN into the directory OUT:
+safetensors shards holding the embeddings with their utterance ids and durations (docs/eval.md).
+Utterances already in OUT are skipped, so a rerun computes nothing and an interrupted run resumes.
+Recordings longer than --chunk-seconds are embedded in overlapping windows whose embeddings are averaged."""
+
+EMBED_FILE_HELP = """Embed one audio file (any format soundfile reads; resampled to 16 kHz, stereo mixed to
+mono) with the model of a run or export; print the embedding as a JSON list, or save it with --out as .npy."""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("embed", help="embed every utterance of a manifest (cached)", description=__doc__)
+    p = sub.add_parser("embed", help="embed every utterance of a manifest (cached)", description=EMBED_HELP)
     p.add_argument("run", help="run directory (with model/) or saved/exported model directory")
     p.add_argument("manifest", help="lhotse CutSet manifest (*.jsonl.gz)")
     p.add_argument("out", help="output directory of embedding shards (reused as a cache)")
     _extraction_args(p)
     p.set_defaults(func=run_embed)
 
-    f = sub.add_parser("embed-file", help="embed one audio file", description=__doc__)
+    f = sub.add_parser("embed-file", help="embed one audio file", description=EMBED_FILE_HELP)
     f.add_argument("audio", help="audio file (wav, flac, ogg, ... any sample rate, mono or stereo)")
     f.add_argument("--model", required=True, help="run directory or exported model directory")
     f.add_argument("--out", help="save the embedding as .npy here (else print it as JSON)")

@@ -3,8 +3,10 @@
 Embeds the utterances the trials use (cached in RUN/embeddings/), builds the AS-norm cohort from the
 run's training manifest (per-speaker means of a per-speaker subsample), trains the quality-aware
 calibration on cohort trials and saves it with the run (RUN/calibration.json, used by `spkpeft verify`
-and SpeakerVerifier), and writes RUN/report.md, report.json, scores/ and plots/. Defaults come from the
-``eval`` section of RUN/config.yaml; see docs/inference.md.
+and SpeakerVerifier), and writes RUN/report.md, report.json, scores/ and plots/ (or into --out DIR).
+A trial list evaluated earlier and not named now keeps its results in the report; one named again is
+re-evaluated. The metrics are printed (also with -q). Defaults come from the ``eval`` section of
+RUN/config.yaml; see docs/eval.md and docs/inference.md.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "else data.train_manifest)")  # fmt: skip
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override an eval setting, e.g. --set top_k=600 --set calibrate=false")  # fmt: skip
+    p.add_argument("--out", help="write report.md/report.json/scores/plots here instead of into RUN")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--progress", action="store_true", help="progress bars even when stderr is not a tty")
@@ -49,9 +52,29 @@ def run(args: argparse.Namespace) -> int:
         config=cfg,
         device=args.device or default_device(),
         plots=not args.no_plots,
+        out=args.out,
     )
+    print(format_metrics(written["json"]))
     print(f"report: {written['markdown']}")
     print(f"metrics: {written['json']}")
     if "calibration" in written:
         print(f"calibration: {written['calibration']}")
     return 0
+
+
+def format_metrics(report_json: str) -> str:
+    """One line per trial list and system: EER with its 95 % interval and minDCF (from report.json)."""
+    import json
+    from pathlib import Path
+
+    lines = []
+    for name, entry in json.loads(Path(report_json).read_text())["trial_lists"].items():
+        if not entry["systems"]:
+            lines.append(f"{name}: {entry['n_trials']} unlabelled trials (scores only)")
+        for system, m in entry["systems"].items():
+            lo, hi = m.get("eer_ci95") or (float("nan"), float("nan"))
+            dcf = ", ".join(f"minDCF({p}) {d['value']:.4f}" for p, d in m["min_dcf"].items())
+            lines.append(
+                f"{name} {system}: EER {100 * m['eer']:.2f} % (95 % CI {100 * lo:.2f}-{100 * hi:.2f}), {dcf}"
+            )
+    return "\n".join(lines)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
-from spkpeft.config import apply_overrides
-from spkpeft.params import ParamCount, count_for
+# the names registered in spkpeft.methods.METHODS, listed here so that `--help` needs no torch import
+# (tests/core/test_cli_help.py checks that the two agree)
+METHOD_NAMES = (
+    "adapter", "deep_prompt", "dora", "frozen", "full", "inner_inter", "lora", "pissa", "prompt",
+    "spectral", "unipet",
+)  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
     )
     p.add_argument("--backbone", required=True, help="backbone preset (e.g. wavlm-large) or model directory")
-    p.add_argument("--method", required=True, help="method name (e.g. lora, spectral, unipet)")
+    p.add_argument(
+        "--method", required=True, help=f"method name: {', '.join(METHOD_NAMES)} (docs/methods.md)"
+    )
     p.add_argument(
         "--set",
         dest="settings",
@@ -30,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spkpeft.config import apply_overrides
+    from spkpeft.params import count_for
+
     counts = count_for(args.backbone, args.method, apply_overrides({}, args.settings))
     if args.json:
         print(json.dumps(counts.as_dict()))
@@ -38,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_table(c: ParamCount) -> str:
-    """A readable table: one row per backbone component and per method parameter group."""
+def format_table(c: Any) -> str:
+    """A readable table of a :class:`spkpeft.params.ParamCount`: one row per backbone component and per
+    method parameter group."""
     rows = [
         ("backbone CNN", c.backbone_cnn, None),
         ("backbone Transformer", c.backbone_transformer, None),

@@ -10,12 +10,13 @@ import argparse
 import os
 import sys
 
-import yaml
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a speaker model from a YAML recipe", description=__doc__)
-    p.add_argument("config", help="YAML file or shipped recipe name (see --list)")
+    p.add_argument("config", nargs="?", help="YAML file or shipped recipe name (see --list)")
+    p.add_argument(
+        "--list", action="store_true", help="list the shipped recipes with their first line and exit"
+    )
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set optim.lr.backend=1e-3 (repeatable)")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
@@ -25,6 +26,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list:
+        print(format_recipes())
+        return 0
+    if not args.config:
+        raise ValueError(
+            "train: give a CONFIG (a YAML file or a recipe name; `spkpeft train --list` shows them)"
+        )
+    import yaml
+
     from spkpeft.config import to_dict
     from spkpeft.experiment import load_experiment
 
@@ -38,3 +48,15 @@ def run(args: argparse.Namespace) -> int:
     if os.environ.get("RANK", "0") == "0":  # once, not per process, under torchrun / accelerate launch
         print(f"run finished: {run_dir} (model: {run_dir / 'model'})")
     return 0
+
+
+def format_recipes() -> str:
+    """One line per shipped recipe: its name and the first line of its header comment."""
+    from pathlib import Path
+
+    recipes = Path(__file__).resolve().parent.parent / "configs"
+    lines = ["recipes (spkpeft train NAME; files in " + str(recipes) + "):"]
+    for path in sorted(recipes.glob("*.yaml")):
+        first = next((ln for ln in path.read_text().splitlines() if ln.startswith("#")), "#")
+        lines.append(f"  {path.stem:36s} {first.lstrip('# ').strip()}")
+    return "\n".join(lines)

@@ -23,6 +23,7 @@ PROBLEMS = ("unreadable", "empty", "too_short", "clipped", "non_finite", "durati
 class CheckReport:
     total: int = 0
     seconds: float = 0.0
+    speakers: int = 0  # distinct speakers named by the manifest (0 when it names none)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PROBLEMS, 0))
     examples: dict[str, list[str]] = field(default_factory=lambda: {p: [] for p in PROBLEMS})
 
@@ -38,6 +39,7 @@ class CheckReport:
     def to_dict(self) -> dict:
         return {
             "total": self.total,
+            "speakers": self.speakers,
             "seconds": round(self.seconds, 2),
             "counts": self.counts,
             "examples": self.examples,
@@ -57,7 +59,7 @@ def check_utterances(
     utterances: Sequence[Utterance], min_seconds: float = 0.5, clip_run: int = 3, keep: int = 5
 ) -> CheckReport:
     """Read every utterance; ``clip_run`` consecutive samples at |x| >= 0.999 count as clipping."""
-    rep = CheckReport()
+    rep = CheckReport(speakers=len({u.speaker for u in utterances if u.speaker}))
     for u in progress.track(utterances, len(utterances), "check"):
         rep.total += 1
         where = f"{u.id} ({u.path})"

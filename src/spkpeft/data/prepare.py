@@ -9,6 +9,7 @@ lhotse's recipes (:mod:`spkpeft.data.prepare_lhotse`).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterable, Sequence
@@ -66,8 +67,31 @@ def cuts_from_files(items: Sequence[Item], num_jobs: int = 1, where: str = "") -
 
 
 def audio_files(root: Path, extensions: Iterable[str] = AUDIO_EXTENSIONS) -> list[Path]:
+    """Audio files under ``root``, sorted; symlinked folders and files are followed (each real folder
+    is visited once, so a symlink loop ends). Paths keep the names under ``root`` (not the link targets)."""
     exts = {e.lower() for e in extensions}
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in exts and p.is_file())
+    found, seen = [], set()
+    for d, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(d)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        found += [Path(d) / f for f in files if Path(f).suffix.lower() in exts and (Path(d) / f).is_file()]
+    return sorted(found)
+
+
+def _no_audio_hint(root: Path) -> str:
+    """What lies under ``root`` instead of audio (for the 'no audio files found' error)."""
+    others: dict[str, int] = {}
+    for _, _, files in os.walk(root, followlinks=True):
+        for f in files:
+            others[Path(f).suffix.lower() or "(none)"] = others.get(Path(f).suffix.lower() or "(none)", 0) + 1
+    if not others:
+        return f"{root} holds no files at all"
+    top = ", ".join(f"{n} {ext}" for ext, n in sorted(others.items(), key=lambda kv: -kv[1])[:5])
+    return f"files found instead, by extension: {top}"
 
 
 def _require_dir(root: str | Path) -> Path:
@@ -78,14 +102,51 @@ def _require_dir(root: str | Path) -> Path:
 
 
 def prepare_folder(
-    root: str | Path, out: str | Path, num_jobs: int = 1, name: str = "folder"
+    root: str | Path, out: str | Path, num_jobs: int = 1, name: str = "folder", speaker_level: int = 1
 ) -> dict[str, Path]:
-    """ROOT/SPEAKER/**/*.{wav,flac,...}: speaker = first folder level, cut id = relative path."""
+    """ROOT/.../SPEAKER/**/*.{wav,flac,...} -> ``OUT/<name>.jsonl.gz``; cut id = path relative to ROOT.
+
+    The speaker is the first ``speaker_level`` folder levels under ROOT joined with "/": level 1 for
+    ``ROOT/SPEAKER/*.wav``, level 2 for ``ROOT/CORPUS/SPEAKER/*.flac`` (speaker ``CORPUS/SPEAKER``, so
+    equal speaker names in two corpora stay apart). Files less deep than that are skipped (logged)."""
     root = _require_dir(root)
-    items = [(p, p.relative_to(root).as_posix(), p.relative_to(root).parts[0]) for p in audio_files(root)]
-    items = [it for it in items if "/" in it[1]]  # files directly under ROOT have no speaker folder
+    if speaker_level < 1:
+        raise ValueError(f"speaker_level={speaker_level}: must be >= 1 (1 = the first folder under ROOT)")
+    files = audio_files(root)
+    if not files:
+        raise ValueError(
+            f"{root}: no audio files found ({', '.join(AUDIO_EXTENSIONS)}); {_no_audio_hint(root)}"
+        )
+    rel = [(p, p.relative_to(root).parts) for p in files]
+    items = [
+        (p, "/".join(parts), "/".join(parts[:speaker_level]))
+        for p, parts in rel
+        if len(parts) > speaker_level
+    ]
+    if len(items) < len(files):
+        log.warning("%s: skipped %d audio files less than %d folder level(s) deep (no speaker folder)",
+                    root, len(files) - len(items), speaker_level)  # fmt: skip
+    if not items:
+        raise ValueError(
+            f"{root}: no audio file lies {speaker_level} folder level(s) below ROOT, so none has a speaker "
+            f"folder; lower --speaker-level (files are e.g. {files[0].relative_to(root).as_posix()})"
+        )
+    _warn_few_speakers(root, [parts for _, parts in rel], speaker_level)
     cuts = cuts_from_files(items, num_jobs, str(root))
     return {name: save_manifest(cuts, Path(out) / f"{name}.jsonl.gz")}
+
+
+def _warn_few_speakers(root: Path, parts: list[tuple[str, ...]], level: int) -> None:
+    """Warn when the chosen level has very few speakers but the next one down has many more folders."""
+    here = {p[:level] for p in parts if len(p) > level}
+    deeper = {p[: level + 1] for p in parts if len(p) > level + 1}
+    if len(here) < 5 and len(deeper) >= 2 * len(here):
+        names = ", ".join(sorted("/".join(h) for h in here))
+        log.warning(
+            "%s: only %d speaker(s) at --speaker-level %d (%s) but %d folders one level deeper: if those "
+            "are the speakers, prepare again with --speaker-level %d",
+            root, len(here), level, names, len(deeper), level + 1,
+        )  # fmt: skip
 
 
 def _vox_speaker_roots(root: Path) -> list[Path]:
@@ -230,8 +291,15 @@ def preparers() -> dict[str, Callable[..., dict[str, Path]]]:
     }
 
 
-def prepare(corpus: str, root: str | Path, out: str | Path, num_jobs: int = 1) -> dict[str, Path]:
+def prepare(
+    corpus: str, root: str | Path, out: str | Path, num_jobs: int = 1, speaker_level: int | None = None
+) -> dict[str, Path]:
+    """Prepare ``corpus`` found at ``root`` into ``out``; ``speaker_level`` only for ``folder``."""
     table = preparers()
     if corpus not in table:
         raise ValueError(f"unknown corpus {corpus!r}; valid corpora: {', '.join(table)}")
+    if speaker_level is not None:
+        if corpus != "folder":
+            raise ValueError(f"--speaker-level applies to corpus 'folder' only, not {corpus!r}")
+        return prepare_folder(root, out, num_jobs=num_jobs, speaker_level=speaker_level)
     return table[corpus](root, out, num_jobs=num_jobs)

@@ -107,11 +107,31 @@ def check_trials(trials: Sequence[Trial], ids: Iterable[str], where: str = "tria
                 seen.add(u)
                 missing.append(u)
     if missing:
-        example = next(iter(known), "<none>")
         raise ValueError(
             f"{where}: {len(missing)} utterance(s) named in the trials are not in the manifest "
-            f"({len(known)} utterances, e.g. {example!r}); first missing: {missing[:5]}"
+            f"({len(known)} utterances); first missing: {missing[:5]}"
+            f"{_id_hint(missing, known, len({u for t in trials for u in (t.enroll, t.test)}))}"
         )
+
+
+def _id_hint(missing: list[str], known: set[str], n_named: int) -> str:
+    """When trial ids and manifest ids follow different conventions: show both, and the prefix that
+    differs when one side's ids end with the other's."""
+    if len(missing) < n_named:  # some ids match: a partial test set, not a naming problem
+        return ""
+    examples = sorted(known)[:3]
+    hint = (
+        f". No trial id matches: manifest ids look like {examples}, trial ids like {missing[:3]}. Trial "
+        "entries must equal the manifest's cut ids, which `data prepare folder` makes the audio path "
+        "relative to the prepared ROOT (e.g. SPEAKER/utt.wav)"
+    )
+    for m in missing[:50]:
+        for k in known:
+            if m.endswith("/" + k):
+                return hint + f"; the trial ids carry an extra prefix {m[: -len(k)]!r}"
+            if k.endswith("/" + m):
+                return hint + f"; the manifest ids carry an extra prefix {k[: -len(m)]!r}"
+    return hint
 
 
 def write_trials(trials: list[Trial], path: str | Path) -> None:

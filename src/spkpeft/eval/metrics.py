@@ -187,6 +187,33 @@ def compute_metrics(
     )
 
 
+def eer_confidence_interval(eer: float, n_target: int, n_nontarget: int, z: float = 1.96) -> tuple:
+    """(low, high) of an approximate confidence interval of the EER (default 95 %).
+
+    At the EER point P_miss = P_fa = e, and the EER is the mean of two proportions estimated on
+    ``n_target`` and ``n_nontarget`` independent trials (as the HTER of Bengio & Mariethoz 2004), so its
+    variance is e (1 - e) / n with the effective count 1 / n = (1 / n_target + 1 / n_nontarget) / 4.
+    The interval is Wilson's score interval for a proportion e on n trials, which, unlike e +- z se,
+    stays inside [0, 1] and does not collapse to a point at e = 0. Trials that reuse the same
+    utterances and speakers are not independent, so the true interval is wider: read this as a lower
+    bound on the uncertainty.
+    """
+    if n_target < 1 or n_nontarget < 1:
+        raise ValueError(f"need target and non-target trials, got {n_target} and {n_nontarget}")
+    n = 4.0 / (1.0 / n_target + 1.0 / n_nontarget)
+    z2 = z * z
+    centre = (eer + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * float(np.sqrt(eer * (1 - eer) / n + z2 / (4 * n * n)))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def operating_point(det: DetCurve, threshold: float | None) -> tuple[float, float]:
+    """(P_fa, P_miss) of the detector at ``threshold`` (one of ``det.thresholds``; None = +inf)."""
+    t = np.inf if threshold is None else threshold
+    i = min(int(np.searchsorted(det.thresholds, t)), det.thresholds.size - 1)
+    return float(det.p_fa[i]), float(det.p_miss[i])
+
+
 def cllr(llr: np.ndarray | Sequence[float], labels: np.ndarray | Sequence[int]) -> float:
     """Log-likelihood-ratio cost in bits (Brummer): 0 perfect, 1 for an uninformative LLR of 0.
 

@@ -20,7 +20,7 @@ import numpy as np
 from spkpeft.data.trials import Trial
 from spkpeft.eval.asnorm import DEFAULT_TOP_K, Cohort, asnorm_scores, build_cohort
 from spkpeft.eval.calibration import DEFAULT_FEATURES, Calibrator, train_calibration
-from spkpeft.eval.metrics import DEFAULT_P_TARGETS, actual_dcf, cllr, compute_metrics
+from spkpeft.eval.metrics import DEFAULT_P_TARGETS, actual_dcf, cllr, compute_metrics, eer_confidence_interval
 from spkpeft.eval.scoring import cosine_scores
 from spkpeft.eval.table import EmbeddingTable, trial_labels, trial_rows
 
@@ -123,7 +123,7 @@ def evaluate(
         labels = trial_labels(trials) if labelled else None
         results["scores"][name] = {"enroll": [t.enroll for t in trials], "test": [t.test for t in trials]}
         results["scores"][name].update(scores, labels=labels)
-        results["trial_lists"][name] = _list_metrics(len(trials), labels, scores, cfg.p_targets)
+        results["trial_lists"][name] = _list_metrics(name, len(trials), labels, scores, cfg.p_targets)
     return results
 
 
@@ -145,19 +145,26 @@ def _train_calibrator(scorer: _Scorer, train: TrainingSet, cfg: EvalConfig) -> C
 
 
 def _list_metrics(
-    n_trials: int, labels: np.ndarray | None, scores: Mapping[str, np.ndarray], p_targets: Sequence[float]
+    name: str,
+    n_trials: int,
+    labels: np.ndarray | None,
+    scores: Mapping[str, np.ndarray],
+    p_targets: Sequence[float],
 ) -> dict:
     entry: dict = {"n_trials": n_trials, "systems": {}}
     if labels is None:
-        log.info("trial list without labels: scores only, no metrics")
+        log.info("%s: trial list without labels: scores only, no metrics", name)
         return entry
     entry.update(n_target=int(labels.sum()), n_nontarget=int(labels.size - labels.sum()))
     for system, s in scores.items():
         m = compute_metrics(s, labels, p_targets).to_dict()
+        m["eer_ci95"] = list(eer_confidence_interval(m["eer"], m["n_target"], m["n_nontarget"]))
         if system == "calibrated":
             m["cllr"] = cllr(s, labels)
             m["act_dcf"] = {f"{p:g}": actual_dcf(s, labels, p) for p in p_targets}
         entry["systems"][system] = m
         dcf = m["min_dcf"][f"{p_targets[0]:g}"]["value"]
-        log.info("%s: EER %.3f%%, minDCF(%g) %.4f", system, 100 * m["eer"], p_targets[0], dcf)
+        lo, hi = m["eer_ci95"]
+        log.info("%s %s: EER %.3f%% (95%% CI %.2f-%.2f), minDCF(%g) %.4f",
+                 name, system, 100 * m["eer"], 100 * lo, 100 * hi, p_targets[0], dcf)  # fmt: skip
     return entry

@@ -41,10 +41,22 @@ def plot_det(
     path: str | Path,
     title: str = "DET curve",
     eers: Mapping[str, float] | None = None,
+    points: Mapping[str, Sequence[tuple[str, float, float]]] | None = None,
 ) -> Path:
-    """DET curves on normal-deviate axes, one line per system; EER points marked when given."""
+    """DET curves on normal-deviate axes, one line per system; EER points marked when given.
+
+    ``points``: per system, extra operating points ``(label, P_fa, P_miss)`` (e.g. the minDCF
+    thresholds), drawn as open markers in the system's colour (one legend entry per label); points
+    outside the axes (minDCF at low priors often has P_fa near 0) sit on the nearest edge."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    worst = max(eers.values()) if eers else 0.1
+    best = min(eers.values()) if eers else 0.1
+    lo_p, hi_p = (0.001 if best > 0.005 else 0.0001), (0.4 if worst < 0.15 else 0.8)
+    shown = [t for t in _DET_TICKS if lo_p <= t <= hi_p]
+    ticks = _probit(np.array(shown))
+    lo, hi = ticks[0], ticks[-1]
+    markers: dict[str, str] = {}
     for name, det in curves.items():
         p_fa, p_miss = _thin(det)
         label = name if not eers or name not in eers else f"{name} (EER {100 * eers[name]:.2f}%)"
@@ -52,17 +64,16 @@ def plot_det(
         if eers and name in eers:
             e = _probit(np.array([eers[name]]))
             ax.plot(e, e, "o", color=line.get_color(), ms=5)
-    worst = max(eers.values()) if eers else 0.1
-    best = min(eers.values()) if eers else 0.1
-    lo_p, hi_p = (0.001 if best > 0.005 else 0.0001), (0.4 if worst < 0.15 else 0.8)
-    shown = [t for t in _DET_TICKS if lo_p <= t <= hi_p]
-    ticks = _probit(np.array(shown))
-    labels = [f"{100 * t:g}" for t in shown]
-    lo, hi = ticks[0], ticks[-1]
+        for label_pt, p_fa_pt, p_miss_pt in (points or {}).get(name, ()):
+            marker = markers.setdefault(label_pt, "sD^v<>"[len(markers) % 6])
+            xy = np.clip(_probit(np.array([p_fa_pt, p_miss_pt])), lo, hi)
+            ax.plot(xy[:1], xy[1:], marker, mfc="none", color=line.get_color(), ms=7, clip_on=False)
+    for label_pt, marker in markers.items():
+        ax.plot([], [], marker, mfc="none", color="0.3", ms=7, label=label_pt)
     ax.plot([lo, hi], [lo, hi], color="0.7", lw=0.8, ls="--")
     ax.set(xticks=ticks, yticks=ticks, xlim=(lo, hi), ylim=(lo, hi), title=title)
-    ax.set_xticklabels(labels)
-    ax.set_yticklabels(labels)
+    ax.set_xticklabels([f"{100 * t:g}" for t in shown])
+    ax.set_yticklabels([f"{100 * t:g}" for t in shown])
     ax.set_xlabel("False alarm rate (%)")
     ax.set_ylabel("Miss rate (%)")
     ax.grid(True, color="0.9")

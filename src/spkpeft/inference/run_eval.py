@@ -84,15 +84,18 @@ def evaluate_run(
     config: RunEvalConfig | None = None,
     device: str | None = None,
     plots: bool = True,
+    out: str | Path | None = None,
 ) -> dict[str, Path]:
     """Evaluate ``run`` (see the module docstring); returns the written paths (``markdown`` = report.md).
 
     ``trials``: ``PATH`` or ``NAME=PATH`` specs (default: the run config's ``eval.trials``);
     ``manifest``/``cohort_manifest`` default to ``eval.manifest`` and ``eval.cohort_manifest`` (else
-    ``data.train_manifest``); ``config`` replaces the run's whole ``eval`` section.
+    ``data.train_manifest``); ``config`` replaces the run's whole ``eval`` section. ``out``: where the
+    report, scores and plots go (default: the run); the scoring state always goes to the run.
     """
     from spkpeft.data.manifest import load_utterances
     from spkpeft.eval.pipeline import TrainingSet, evaluate
+    from spkpeft.eval.provenance import check_cohort, eval_provenance
     from spkpeft.eval.report import write_report
     from spkpeft.model import load_speaker_model
 
@@ -114,7 +117,8 @@ def evaluate_run(
 
     model = load_speaker_model(model_dir, device=device)
     chunks = ChunkSettings(cfg.chunk_seconds, cfg.overlap_seconds)
-    key = cache_key(model_fingerprint(model_dir), chunks)
+    fingerprint = model_fingerprint(model_dir)
+    key = cache_key(fingerprint, chunks)
     extract = dict(chunks=chunks, batch_size=cfg.batch_size, max_batch_seconds=cfg.max_batch_seconds)
     test_cache = cache_dir(run, manifest)
     stats = LayerStats(model)
@@ -126,16 +130,23 @@ def evaluate_run(
         stats.save(test_cache / "layer_stats.json")
 
     cohort_path = cohort_manifest or cfg.cohort_manifest or train_manifest
-    train_set = None
+    train_set, cohort_utts = None, []
     if cohort_path:
         cohort_utts = sample_per_speaker(load_utterances(cohort_path), cfg.cohort_per_speaker, cfg.seed)
-        table = embed_manifest(model, cohort_utts, cache_dir(run, cohort_path, "cohort-"), key, **extract)
+        check_cohort(test_utts, cohort_utts, cohort_path, cfg.top_k, cfg.asnorm)
+        same = Path(cohort_path).resolve() == Path(manifest).resolve()  # one cache: embed each file once
+        cohort_cache = test_cache if same else cache_dir(run, cohort_path, "cohort-")
+        table = embed_manifest(model, cohort_utts, cohort_cache, key, **extract)
         train_set = TrainingSet(table, {u.id: u.speaker for u in cohort_utts})
     else:
         log.warning("no cohort manifest (eval.cohort_manifest / data.train_manifest): cosine scores only")
     scoring = cfg.scoring()
     results = evaluate(test, lists, cohort=train_set, config=scoring)
-    written = write_report(run, results, layer_values=_layer_values(stats, model), plots=plots)
+    prov = eval_provenance(model_dir, train_manifest, manifest, specs, cohort_path, cohort_utts, fingerprint)
+    for name, entry in results["trial_lists"].items():
+        entry["provenance"] = prov[name]
+    layers = _layer_values(stats, model)
+    written = write_report(out or run, results, layer_values=layers, plots=plots)
     state = _scoring_state(results, train_set, scoring, (chunks.chunk_seconds, chunks.overlap_seconds))
     written["scoring"] = state.save(run)
     return written

@@ -11,8 +11,11 @@ optimiser touches the weights.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
+import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,12 +60,19 @@ class Trainer:
     """
 
     def __init__(self, cfg: ExperimentConfig, resume: bool = False, on_step: StepCallback | None = None):
+        from spkpeft.model import resolve_backbone_path
+
+        # config.yaml records the backbone directory as an absolute path: the run loads from anywhere
+        cfg = dataclasses.replace(cfg, backbone=resolve_backbone_path(cfg.backbone))
         self.cfg, self.resume, self.on_step = cfg, resume, on_step
         self.stages = resolve_stages(cfg)
         self.run_dir = RunDir(Path(cfg.train.output_dir))
         self.last_checkpoint: Path | None = None
         self.dev = None  # DevSelector when train.dev_every > 0
         self._stop = False  # early stopping on the dev set
+        self._created_run_dir = False  # this process made the run directory (removed if nothing trained)
+        self._steps_done = 0
+        self._last_checkpoint_time = time.monotonic()
 
     # ----------------------------------------------------------------- setup
     def _accelerator(self) -> Any:
@@ -103,6 +113,7 @@ class Trainer:
                 "it, or set train.output_dir to a new directory"
             )
         if acc.is_main_process:
+            self._created_run_dir = not self.run_dir.root.exists()
             self.run_dir.root.mkdir(parents=True, exist_ok=True)
             save_yaml(self.cfg, self.run_dir.config)
         return Position(), None
@@ -124,6 +135,17 @@ class Trainer:
         acc = self._accelerator()
         torch.manual_seed(self.cfg.train.seed + acc.process_index)  # model randomness (dropout), per rank
         pos, loaded = self._start(acc)
+        try:
+            return self._run(acc, pos, loaded)
+        except BaseException:
+            if self._created_run_dir and self._steps_done == 0 and self.last_checkpoint is None:
+                # failed before training anything (e.g. the backbone could not be loaded): leave no
+                # half-made run directory that a rerun would have to be told about
+                log.info("removing %s: the run failed before its first step", self.run_dir.root)
+                shutil.rmtree(self.run_dir.root, ignore_errors=True)
+            raise
+
+    def _run(self, acc: Any, pos: Position, loaded: dict | None) -> Path:
         if self.cfg.train.dev_every and acc.is_main_process:
             from spkpeft.train.dev_select import DevSelector
 
@@ -334,6 +356,7 @@ class Trainer:
         total: int,
     ) -> None:
         tcfg = self.cfg.train
+        self._steps_done += 1
         if bar is not None:
             bar.update(1)
         if pos.stage_step % tcfg.log_every == 0 or pos.stage_step == total:
@@ -341,17 +364,22 @@ class Trainer:
             row.update(self._lrs)  # the rates this step used
             row.update(stage=stage.index, epoch=pos.epoch, margin=float(getattr(tm.head, "margin", 0.0)))
             row.update(model_stats(tm))
+            lr = max(self._lrs.values())
             if logs is not None:
                 logs.log(pos.global_step, row)
+                log.info(
+                    "stage %s step %d/%d (epoch %d): loss %.4f, acc %.3f, lr %.2e, %.1f utt/s",
+                    stage.name, pos.stage_step, total, pos.epoch + 1, row["loss"], row["acc"], lr,
+                    row["utt_per_s"],
+                )  # fmt: skip
             if bar is not None:
-                lr = max(self._lrs.values())
                 bar.set_postfix(
                     loss=f"{row['loss']:.3f}",
                     acc=f"{row['acc']:.3f}",
                     lr=f"{lr:.2e}",
                     utt_s=f"{row['utt_per_s']:.1f}",
                 )
-        if tcfg.checkpoint_every and pos.global_step % tcfg.checkpoint_every == 0 and pos.stage_step < total:
+        if pos.stage_step < total and self._checkpoint_due(pos, acc):
             self._checkpoint(tm, optimizer, scheduler, pos, acc)
         if tcfg.dev_every and pos.global_step % tcfg.dev_every == 0:
             self._dev_step(tm, pos, acc)
@@ -370,6 +398,19 @@ class Trainer:
                      self.cfg.train.dev_patience)  # fmt: skip
         self._stop = bool(stop[0])
 
+    def _checkpoint_due(self, pos: Position, acc: Any) -> bool:
+        """Every ``train.checkpoint_every`` steps and/or ``train.checkpoint_minutes`` minutes after the
+        last checkpoint; all processes agree (the slowest clock counts)."""
+        tcfg = self.cfg.train
+        if tcfg.checkpoint_every and pos.global_step % tcfg.checkpoint_every == 0:
+            return True
+        if not tcfg.checkpoint_minutes:
+            return False
+        late = time.monotonic() - self._last_checkpoint_time >= 60 * tcfg.checkpoint_minutes
+        if acc.num_processes > 1:
+            late = bool(acc.reduce(torch.tensor([float(late)], device=acc.device), "sum").item() > 0)
+        return late
+
     def _checkpoint(self, tm: Any, optimizer: Any, scheduler: Any, pos: Position, acc: Any) -> None:
         from accelerate.utils import gather_object
 
@@ -381,6 +422,7 @@ class Trainer:
             ck.prune_checkpoints(self.run_dir.checkpoints, self.cfg.train.keep_checkpoints)
         acc.wait_for_everyone()
         self.last_checkpoint = path
+        self._last_checkpoint_time = time.monotonic()
 
 
 def train(cfg: ExperimentConfig, resume: bool = False, on_step: StepCallback | None = None) -> Path:
