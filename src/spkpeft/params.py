@@ -30,6 +30,7 @@ from torch import nn
 
 from spkpeft.backbones.backbone import SpeechBackbone, load_backbone
 from spkpeft.backbones.families import family_of_model_type
+from spkpeft.backbones.faster_whisper import resolve_whisper_source
 from spkpeft.backbones.presets import PRESETS
 from spkpeft.config import parse_named, to_dict
 from spkpeft.methods import METHODS, MethodConfig
@@ -64,9 +65,10 @@ def meta_backbone(name_or_path: str | Path) -> SpeechBackbone:
     """A frozen :class:`SpeechBackbone` with every parameter on the meta device.
 
     Presets build directly on the meta device; a local model directory is built from its
-    ``config.json`` alone (its weights are never read).
+    ``config.json`` alone (its weights are never read); a faster-whisper directory or ``whisper-tiny.en``
+    is first resolved to its converted transformers directory.
     """
-    name = str(name_or_path)
+    name = resolve_whisper_source(name_or_path)
     if name in PRESETS:
         return load_backbone(name, device="meta")
     path = Path(name)

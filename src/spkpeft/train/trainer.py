@@ -71,6 +71,7 @@ class Trainer:
         self.dev = None  # DevSelector when train.dev_every > 0
         self._stop = False  # early stopping on the dev set
         self._created_run_dir = False  # this process made the run directory (removed if nothing trained)
+        self._dir_existed = self.run_dir.root.exists()  # before train() creates it to hold its lock file
         self._steps_done = 0
         self._last_checkpoint_time = time.monotonic()
 
@@ -113,7 +114,7 @@ class Trainer:
                 "it, or set train.output_dir to a new directory"
             )
         if acc.is_main_process:
-            self._created_run_dir = not self.run_dir.root.exists()
+            self._created_run_dir = not self._dir_existed
             self.run_dir.root.mkdir(parents=True, exist_ok=True)
             save_yaml(self.cfg, self.run_dir.config)
         return Position(), None

@@ -77,11 +77,15 @@ class TSWhisper(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: ModelConfig, speaker_dim: int) -> TSWhisper:
-        """Load ``cfg.whisper`` (hub id or directory) and attach the method."""
+        """Load ``cfg.whisper`` (hub id, transformers directory, faster-whisper directory or the bundled
+        ``whisper-tiny.en``) and attach the method."""
+        from spkpeft.backbones.faster_whisper import resolve_whisper_source
+
+        source = resolve_whisper_source(cfg.whisper)
         try:
-            whisper = WhisperForConditionalGeneration.from_pretrained(cfg.whisper)
-            tok = WhisperTokenizer.from_pretrained(cfg.whisper)
-            fe = WhisperFeatureExtractor.from_pretrained(cfg.whisper)
+            whisper = WhisperForConditionalGeneration.from_pretrained(source, trust_remote_code=False)
+            tok = WhisperTokenizer.from_pretrained(source)
+            fe = WhisperFeatureExtractor.from_pretrained(source)
         except OSError as e:
             raise FileNotFoundError(
                 f"cannot load Whisper {cfg.whisper!r} (hub id or local dir): {e}"

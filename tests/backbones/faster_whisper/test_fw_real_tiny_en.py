@@ -84,3 +84,18 @@ def test_greedy_tokens_and_encoder_match_ctranslate2(tiny_en: Path, shortest_utt
         speech = int(np.ceil(len(wav) / 320))  # encoder frames covering the utterance (20 ms each)
         assert diff[:speech].max() < 1e-3
         assert diff.max() < 2e-3 and diff.mean() < 1e-5  # padding frames: float32 rounding of both engines
+
+
+def test_params_and_tsasr_take_the_bundled_name(tiny_en: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``spkpeft params`` and the target-speaker Whisper resolve ``whisper-tiny.en`` like the backbone."""
+    monkeypatch.setenv("SPKPEFT_CACHE", str(tiny_en.parents[1]))  # the fixture's cache: no new conversion
+    from spkpeft.methods import METHODS
+    from spkpeft.params import count_parameters
+    from spkpeft.tsasr.model import ModelConfig, TSWhisper
+
+    lora = METHODS.config_cls("lora")(r=8, targets=["q", "v"])
+    counts = count_parameters("whisper-tiny.en", lora)
+    assert counts.backbone_total == 8_208_384  # the tiny.en encoder, weights never read
+    assert counts.method == 4 * 2 * 8 * (384 + 384)  # 4 layers x (q, v) x r x (in + out)
+    ts = TSWhisper.from_config(ModelConfig(whisper="whisper-tiny.en", method="frozen"), speaker_dim=4)
+    assert ts.whisper.config.d_model == 384 and ts.tokenizer.decode([50256]) == "<|endoftext|>"
