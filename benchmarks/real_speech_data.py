@@ -6,13 +6,15 @@ one ~12 s recording each; RAVDESS actors 01-12 with 60 acted utterances each) an
 
 The split (``benchmarks/real_speech/split.json``, committed; :func:`make_split` rebuilds it):
 
-- train: 120 LibriSpeech speakers + RAVDESS actors 01-06;
-- dev (model selection and early stopping): 6 LibriSpeech speakers (each recording cut in two halves, so
-  they have target trials) + RAVDESS actors 07-08;
+- train: 114 LibriSpeech speakers + RAVDESS actors 01-06. Each LibriSpeech recording (~12 s) is cut into
+  3 s segments, so that the 6 actors' 360 utterances do not make up three quarters of every epoch;
+- dev (model selection and early stopping): 12 LibriSpeech speakers (3 s segments, all pairs) + RAVDESS
+  actors 07-08 (a seeded sample of pairs with as many target and non-target trials as the LibriSpeech
+  part, so read and acted speech weigh the same in the dev EER);
 - test: real-speech-mini (14 speakers, all pairs) and RAVDESS actors 09-12 (all pairs), never trained on.
 
 Cut ids are ``<set>/<speaker>/<file stem>`` (``ls/1034/1034-121119-0049``, ``ravdess/Actor_09/03-01-...``,
-``mini/vctk/p225/p225_001``); the LibriSpeech dev halves add ``#a`` / ``#b``.
+``mini/vctk/p225/p225_001``); LibriSpeech segments add ``#0``, ``#1``, ...
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from spkpeft.data.trials import Trial, read_trials, write_trials
 HERE = Path(__file__).resolve().parent / "real_speech"
 SPLIT_FILE = HERE / "split.json"
 RAVDESS_SPLIT = {"train": range(1, 7), "dev": range(7, 9), "test": range(9, 13)}
-DEV_LIBRISPEECH = 6
+DEV_LIBRISPEECH = 12
+SEGMENT_SECONDS = 3.0
 SPLIT_SEED = 0
 
 
@@ -71,13 +74,14 @@ def _cuts(folder: Path, speakers: list[str], prefix: str) -> list:
     return out
 
 
-def _halves(cuts: list) -> list:
-    """Each cut -> its two halves (``#a``, ``#b``), so a one-recording speaker has a target trial."""
+def _segments(cuts: list, seconds: float = SEGMENT_SECONDS) -> list:
+    """Each cut -> its consecutive ``seconds``-long segments (``#0``, ``#1``, ...; a shorter tail is
+    dropped), so a one-recording speaker has several utterances."""
     out = []
     for c in cuts:
-        half = c.duration / 2
-        for tag, start in (("a", 0.0), ("b", half)):
-            out.append(c.truncate(offset=start, duration=half, preserve_id=False).with_id(f"{c.id}#{tag}"))
+        for i in range(int(c.duration // seconds)):
+            seg = c.truncate(offset=i * seconds, duration=seconds, preserve_id=False)
+            out.append(seg.with_id(f"{c.id}#{i}"))
     return out
 
 
@@ -88,8 +92,9 @@ def build_manifests(data: Path, out: Path) -> dict[str, Path]:
     rav = data / "real-speech-train" / "ravdess-actors-01-12"
     mini = data / "real-speech-mini"
     parts = {
-        "train": _cuts(ls, split["train_librispeech"], "ls") + _cuts(rav, split["train_ravdess"], "ravdess"),
-        "dev": _halves(_cuts(ls, split["dev_librispeech"], "ls"))
+        "train": _segments(_cuts(ls, split["train_librispeech"], "ls"))
+        + _cuts(rav, split["train_ravdess"], "ravdess"),
+        "dev": _segments(_cuts(ls, split["dev_librispeech"], "ls"))
         + _cuts(rav, split["dev_ravdess"], "ravdess"),
         "test_mini": _cuts(mini / "librispeech-test-other", _dirs(mini / "librispeech-test-other"), "mini/ls")
         + _cuts(mini / "vctk", _dirs(mini / "vctk"), "mini/vctk"),
@@ -108,13 +113,26 @@ def all_pairs(cuts: CutSet) -> list[Trial]:
     return [Trial(a, b, int(sa == sb)) for (a, sa), (b, sb) in itertools.combinations(items, 2)]
 
 
+def dev_trials(cuts: CutSet) -> list[Trial]:
+    """All LibriSpeech pairs + a seeded sample of RAVDESS pairs with the same target / non-target counts."""
+    from spkpeft.data.make_trials import make_trials
+
+    ls = all_pairs(cuts.filter(lambda c: c.id.startswith("ls/")))
+    rav: dict[str, list[str]] = {}
+    for c in cuts.filter(lambda c: c.id.startswith("ravdess/")):
+        rav.setdefault(c.supervisions[0].speaker, []).append(c.id)
+    targets = sum(t.label for t in ls)
+    return ls + make_trials(rav, targets, len(ls) - targets, seed=SPLIT_SEED)
+
+
 def write_trial_lists(manifests: dict[str, Path], out: Path) -> dict[str, Path]:
-    """All-pairs trial lists of ``dev``, ``test_mini`` and ``test_ravdess`` (deterministic: sorted ids)."""
+    """``dev`` (:func:`dev_trials`), and all-pairs ``test_mini`` and ``test_ravdess`` (deterministic)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name in ("dev", "test_mini", "test_ravdess"):
         paths[name] = out / f"{name}.txt"
-        write_trials(all_pairs(CutSet.from_file(manifests[name])), paths[name])
+        cuts = CutSet.from_file(manifests[name])
+        write_trials(dev_trials(cuts) if name == "dev" else all_pairs(cuts), paths[name])
     return paths
 
 
