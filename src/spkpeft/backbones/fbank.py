@@ -7,9 +7,9 @@ torch: samples scaled to 16-bit range (x 32768), 400-sample frames without centr
 offset removed, pre-emphasis 0.97 (the first sample scaled by 0.03), Povey window, 512-point FFT power
 spectrum, Kaldi mel filters (``transformers.audio_utils.mel_filter_bank``, 20 Hz - 8 kHz, triangular in
 mel space), ``log(max(mel, 2**-23))``; then each bin minus its mean over the utterance's frames, divided
-by ``sqrt(var + 1e-7)`` (unbiased variance, as the extractor's ``ddof=1``). The spectrum is computed in
-float64, as transformers does (in float32 the quiet bins of loud frames lose their precision), the
-normalisation in float32.
+by ``sqrt(var + 1e-7)`` (unbiased variance, as the extractor's ``ddof=1``). Everything up to the
+model's input is float64, as in transformers (in float32 the quiet bins of loud frames lose their
+precision, and a padded row's statistics would round differently from the row's alone).
 
 Lengths: a clip of n samples has ``(n - 400) // 160 + 1`` fbank frames and half as many (rounded down)
 model frames; the extractor's last half-filled pair (odd frame counts) is masked out by its own
@@ -99,10 +99,10 @@ class Fbank(FrontEnd):
         t = frames // STACK
         stacked = fb[:, : t * STACK].reshape(b, t, STACK * m)
         keep = torch.arange(t, device=fb.device)[None, :] < self.frame_lengths(lengths)[:, None]
-        return stacked * keep[..., None].to(stacked.dtype)
+        return (stacked * keep[..., None].to(stacked.dtype)).float()
 
     def log_fbank(self, wav: torch.Tensor) -> torch.Tensor:
-        """wav (B, S) in [-1, 1] -> Kaldi log-mel filterbank (B, (S - 400) // 160 + 1, M)."""
+        """wav (B, S) in [-1, 1] -> Kaldi log-mel filterbank (B, (S - 400) // 160 + 1, M), float64."""
         x = wav.double() * 32768.0  # float64 as transformers (float32 loses quiet bins of loud frames)
         if x.shape[1] < FRAME:
             x = nn.functional.pad(x, (0, FRAME - x.shape[1]))
@@ -113,4 +113,4 @@ class Fbank(FrontEnd):
         window, mel = (self._consts[k].to(x.device) for k in ("window", "mel"))
         spec = torch.fft.rfft(frames * window, n=N_FFT)  # (B, N, F)
         power = spec.real**2 + spec.imag**2
-        return (power @ mel.T).clamp(min=MEL_FLOOR).log().float()
+        return (power @ mel.T).clamp(min=MEL_FLOOR).log()
