@@ -47,6 +47,15 @@ def test_features_equal_the_feature_extractor(bb, n):
     torch.testing.assert_close(ours, ref[:, :t], atol=FEATURE_ATOL, rtol=0)
 
 
+def test_traceable_front_end_equals_forward(bb):
+    """The ONNX form (framing, DC removal, pre-emphasis, window and DFT as one float32 convolution)."""
+    lengths = torch.tensor([16_000, 9_001])
+    wav = 0.1 * torch.randn(2, 16_000) * (torch.arange(16_000)[None] < lengths[:, None])
+    with torch.no_grad():
+        ours, ref = bb.front_end.traceable(wav, lengths), bb.front_end(wav, lengths)
+    torch.testing.assert_close(ours, ref, atol=1e-4, rtol=0)
+
+
 def test_states_equal_transformers_on_a_padded_batch(bb):
     """Our padded batch against Wav2Vec2BertModel on the extractor's padded batch with its attention mask."""
     wavs = [0.1 * torch.randn(n) for n in (24_000, 17_777, 5_000)]

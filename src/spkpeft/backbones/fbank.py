@@ -18,7 +18,8 @@ attention mask, and is dropped here. A clip needs 560 samples (35 ms) for one fr
 Padding: frames are taken over each row's real samples only, and the normalisation statistics over its
 real frames only, so a padded row gets exactly the features of the row run alone; frames past its end
 are zero. The fbank has no parameters and always runs under ``torch.no_grad()``; ``feature_encoder``
-is an empty module (``full`` trains the projection, which runs with autograd).
+is an empty module (``full`` trains the projection, which runs with autograd). ``traceable`` (ONNX
+export) computes the spectrum with one strided float32 convolution instead of unfold + FFT.
 """
 
 from __future__ import annotations
@@ -79,16 +80,22 @@ class Fbank(FrontEnd):
         """(B,) samples -> (B,) 20 ms model frames (pairs of fbank frames)."""
         return torch.div(fbank_frames(lengths), STACK, rounding_mode="floor").long()
 
-    def forward(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def traceable(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` for ONNX export (no unfold, no FFT): the per-frame DC removal, pre-emphasis,
+        window and DFT are one linear map of each 400-sample frame, run as a strided convolution, in
+        float32 (ONNX runtimes convolve in float32); equal within float32 rounding."""
+        return self.forward(wav, lengths, self._conv_power)
+
+    def forward(self, wav: torch.Tensor, lengths: torch.Tensor, power_fn=None) -> torch.Tensor:  # noqa: ANN001
         with torch.no_grad():
-            feats = self.features(wav, lengths)
+            feats = self.features(wav, lengths, power_fn)
         proj = self._parts["projection"](feats.to(self._parts["projection"].projection.weight.dtype))
         return proj[0] if isinstance(proj, tuple) else proj
 
-    def features(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def features(self, wav: torch.Tensor, lengths: torch.Tensor, power_fn=None) -> torch.Tensor:  # noqa: ANN001
         """wav (B, S), lengths (B,) -> the model's input features (B, T, 2M), zero past each row's end;
         equal to ``SeamlessM4TFeatureExtractor``'s ``input_features`` on each row's real frames."""
-        fb = self.log_fbank(wav)  # (B, N, M)
+        fb = self.log_fbank(wav, power_fn)  # (B, N, M)
         n = fbank_frames(lengths)
         real = (torch.arange(fb.shape[1], device=fb.device)[None, :] < n[:, None]).to(fb.dtype)[..., None]
         count = n.to(fb.dtype)[:, None, None]
@@ -101,8 +108,14 @@ class Fbank(FrontEnd):
         keep = torch.arange(t, device=fb.device)[None, :] < self.frame_lengths(lengths)[:, None]
         return (stacked * keep[..., None].to(stacked.dtype)).float()
 
-    def log_fbank(self, wav: torch.Tensor) -> torch.Tensor:
+    def log_fbank(self, wav: torch.Tensor, power_fn=None) -> torch.Tensor:  # noqa: ANN001
         """wav (B, S) in [-1, 1] -> Kaldi log-mel filterbank (B, (S - 400) // 160 + 1, M), float64."""
+        power = (power_fn or self._fft_power)(wav)  # (B, N, F)
+        mel = self._consts["mel"].to(device=wav.device, dtype=power.dtype)
+        return (power @ mel.T).clamp(min=MEL_FLOOR).log().double()
+
+    def _fft_power(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, S) -> power spectrum (B, N, F) in float64: frames, DC removal, pre-emphasis, window, FFT."""
         x = wav.double() * 32768.0  # float64 as transformers (float32 loses quiet bins of loud frames)
         if x.shape[1] < FRAME:
             x = nn.functional.pad(x, (0, FRAME - x.shape[1]))
@@ -110,7 +123,24 @@ class Fbank(FrontEnd):
         frames = frames - frames.mean(dim=-1, keepdim=True)
         first = frames[..., :1] * (1.0 - PREEMPHASIS)
         frames = torch.cat([first, frames[..., 1:] - PREEMPHASIS * frames[..., :-1]], dim=-1)
-        window, mel = (self._consts[k].to(x.device) for k in ("window", "mel"))
-        spec = torch.fft.rfft(frames * window, n=N_FFT)  # (B, N, F)
-        power = spec.real**2 + spec.imag**2
-        return (power @ mel.T).clamp(min=MEL_FLOOR).log()
+        spec = torch.fft.rfft(frames * self._consts["window"].to(x.device), n=N_FFT)  # (B, N, F)
+        return spec.real**2 + spec.imag**2
+
+    def _conv_power(self, wav: torch.Tensor) -> torch.Tensor:
+        """:meth:`_fft_power` as one strided convolution with the frame map's basis (2F, 1, 400), float32."""
+        basis = self._frame_basis().to(device=wav.device, dtype=torch.float32)
+        y = nn.functional.conv1d(wav.float()[:, None] * 32768.0, basis[:, None], stride=HOP)  # (B, 2F, N)
+        f = N_FFT // 2 + 1
+        return (y[:, :f] ** 2 + y[:, f:] ** 2).transpose(1, 2)
+
+    def _frame_basis(self) -> torch.Tensor:
+        """(2F, 400) float64: real and imaginary DFT rows of window x pre-emphasis x DC removal."""
+        eye = torch.eye(FRAME, dtype=torch.float64)
+        centre = eye - 1.0 / FRAME  # x - mean(x)
+        pre = eye - PREEMPHASIS * torch.diag(torch.ones(FRAME - 1, dtype=torch.float64), -1)
+        pre[0, 0] = 1.0 - PREEMPHASIS
+        t = torch.arange(FRAME, dtype=torch.float64)
+        k = torch.arange(N_FFT // 2 + 1, dtype=torch.float64)[:, None]
+        angle = 2 * torch.pi * k * t / N_FFT
+        dft = torch.cat([angle.cos(), -angle.sin()])  # (2F, 400): the frame zero-padded to 512
+        return dft * self._consts["window"] @ pre @ centre
