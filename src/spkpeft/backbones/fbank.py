@@ -111,7 +111,7 @@ class Fbank(FrontEnd):
     def log_fbank(self, wav: torch.Tensor, power_fn=None) -> torch.Tensor:  # noqa: ANN001
         """wav (B, S) in [-1, 1] -> Kaldi log-mel filterbank (B, (S - 400) // 160 + 1, M), float64."""
         power = (power_fn or self._fft_power)(wav)  # (B, N, F)
-        mel = self._consts["mel"].to(device=wav.device, dtype=power.dtype)
+        mel = self._const("mel", wav.device).to(power.dtype)
         return (power @ mel.T).clamp(min=MEL_FLOOR).log().double()
 
     def _fft_power(self, wav: torch.Tensor) -> torch.Tensor:
@@ -123,8 +123,15 @@ class Fbank(FrontEnd):
         frames = frames - frames.mean(dim=-1, keepdim=True)
         first = frames[..., :1] * (1.0 - PREEMPHASIS)
         frames = torch.cat([first, frames[..., 1:] - PREEMPHASIS * frames[..., :-1]], dim=-1)
-        spec = torch.fft.rfft(frames * self._consts["window"].to(x.device), n=N_FFT)  # (B, N, F)
+        spec = torch.fft.rfft(frames * self._const("window", x.device), n=N_FFT)  # (B, N, F)
         return spec.real**2 + spec.imag**2
+
+    def _const(self, name: str, device: torch.device) -> torch.Tensor:
+        """A float64 constant on ``device`` (copied there once)."""
+        key = (name, str(device))
+        if key not in self._consts:
+            self._consts[key] = self._consts[name].to(device)
+        return self._consts[key]
 
     def _conv_power(self, wav: torch.Tensor) -> torch.Tensor:
         """:meth:`_fft_power` as one strided convolution with the frame map's basis (2F, 1, 400), float32."""
