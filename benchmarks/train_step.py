@@ -1,5 +1,6 @@
 """Training-step cost of every method on a WavLM Base+ sized model (random weights, preset
-``wavlm-base-plus``): trainable parameters, step time and peak memory for a batch of 2 s crops, each as a
+``wavlm-base-plus``; ``--backbone`` for another preset, e.g. ``w2v-bert-2.0``): trainable parameters,
+step time and peak memory for a batch of 2 s crops, each as a
 ratio to full fine-tuning measured in the same run.
 
 Every method runs in its own subprocess (fresh allocator, so peak memory is that method's alone). A step
@@ -12,8 +13,12 @@ build.
     python benchmarks/train_step.py                                 # CPU, batch 8, 3 timed steps
     python benchmarks/train_step.py --device cuda --batch-size 32 --steps 10 --amp bf16
     python benchmarks/train_step.py --batch-size 2 --steps 1 --methods frozen full unipet   # quick CPU
+    python benchmarks/train_step.py --backbone w2v-bert-2.0 --backend adapter_mfa --methods full lora \
+        --method-set r=64 "targets=[q,v]" --device cuda --batch-size 64 --crop-seconds 3 --amp bf16
+        # WeSpeaker's w2v-BERT 2.0 recipe (stage 1: LoRA r 64 on q, v; stage 2: full)
 
-Writes benchmarks/results/train_step.json and .md (``--out`` to change).
+Writes benchmarks/results/train_step.json and .md for the default backbone, train_step_BACKBONE.* for
+another (``--out`` to change). ``--method-set`` settings apply to every method that has the key.
 """
 
 from __future__ import annotations
@@ -42,6 +47,20 @@ METHODS = [
     "spectral",
 ]
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_BACKBONE = "wavlm-base-plus"
+
+
+def _parse_settings(items: list[str]) -> dict:
+    """``["r=64", "targets=[q,v]"]`` -> ``{"r": 64, "targets": ["q", "v"]}`` (values read as YAML)."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--method-set takes KEY=VALUE, got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 class RssPeak:
@@ -78,15 +97,18 @@ def measure(method: str, args: argparse.Namespace) -> dict:
     import torch
 
     from spkpeft.experiment import experiment_from_dict, resolve_stages
+    from spkpeft.methods import METHODS
     from spkpeft.train.module import TrainModule
     from spkpeft.train.optim import build_optimizer, param_groups
     from spkpeft.train.setup import build_train_module
 
     torch.set_num_threads(args.threads)
+    fields = METHODS.config_cls(method).__dataclass_fields__
+    settings = {k: v for k, v in json.loads(args.method_json).items() if k in fields}
     cfg = experiment_from_dict(
         {
-            "backbone": {"name_or_path": "wavlm-base-plus"},
-            "method": {"name": method},
+            "backbone": {"name_or_path": args.backbone},
+            "method": {"name": method, **settings},
             "backend": {"name": args.backend},
             "loss": {"name": "aam"},
             "optim": {"lr": {"default": 1e-4}},
@@ -106,6 +128,7 @@ def measure(method: str, args: argparse.Namespace) -> dict:
     own = sum(p.numel() for p in tm.model.method.own_parameters().values())
     return {
         "method": method,
+        "method_settings": settings,
         "method_params": own,
         "trainable_params": sum(p.numel() for g in groups for p in g["params"]),
         "backbone_params": sum(p.numel() for p in tm.model.backbone.parameters()),
@@ -170,6 +193,10 @@ def run_all(args: argparse.Namespace) -> list[dict]:
             args.backend,
             "--threads",
             str(args.threads),
+            "--backbone",
+            args.backbone,
+            "--method-json",
+            args.method_json,
         ]
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -192,13 +219,24 @@ def run_all(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def _settings_note(settings: dict | None) -> str:
+    if not settings:
+        return ""
+    return (
+        " Method settings (where a method has the key): "
+        + ", ".join(f"{k} {v}" for k, v in settings.items())
+        + "."
+    )
+
+
 def markdown(rows: list[dict], meta: dict) -> str:
     m = meta
     head = (
         f"# Training step per method ({m['backbone']}, random weights)\n\n"
         f"Device {m['device']} ({m['platform']}), batch {m['batch_size']} x {m['crop_seconds']} s, "
         f"median of {m['steps']} timed steps after one warm-up, AMP {m['amp']}, back-end {m['backend']}, "
-        f"AAM over {m['classes']} classes, torch {m['torch']}. Peak memory: {m['memory']}.\n\n"
+        f"AAM over {m['classes']} classes, torch {m['torch']}. Peak memory: {m['memory']}."
+        f"{_settings_note(m.get('method_settings'))}\n\n"
         "| method | method params | % of backbone | trainable (incl. back-end) | x full | step s | x full "
         "| peak MiB | x full |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
@@ -231,9 +269,17 @@ def main() -> None:
     p.add_argument("--backend", default="linear")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "train_step")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help="backbone preset (random weights)")
+    p.add_argument("--method-set", nargs="*", default=[], metavar="KEY=VALUE", help="method settings")
+    p.add_argument("--out", type=Path, help="output stem (default benchmarks/results/train_step[_BACKBONE])")
     p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--method-json", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.method_json is None:
+        args.method_json = json.dumps(_parse_settings(args.method_set))
+    if args.out is None:
+        suffix = "" if args.backbone == DEFAULT_BACKBONE else f"_{args.backbone}"
+        args.out = ROOT / "benchmarks" / "results" / f"train_step{suffix}"
     if args.worker:
         print(json.dumps(measure(args.worker, args)))
         return
@@ -241,7 +287,8 @@ def main() -> None:
 
     rows = run_all(args)
     meta = {
-        "backbone": "wavlm-base-plus",
+        "backbone": args.backbone,
+        "method_settings": json.loads(args.method_json),
         "device": args.device,
         "batch_size": args.batch_size,
         "crop_seconds": args.crop_seconds,

@@ -15,6 +15,28 @@ import torch  # noqa: E402
 REAL_SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-speech-mini"
 
 
+def _check_padding_exact(backbone, lengths: torch.Tensor, frames: list[int], atol: float) -> None:  # noqa: ANN001
+    """A padded batch of random clips (garbage past the last row's end) gives every row the states of
+    the row run alone, zero past its end, with ``frames`` real frames per row."""
+    s = int(lengths.max())
+    wav = torch.randn(len(lengths), s) * (torch.arange(s)[None] < lengths[:, None])
+    wav[-1, int(lengths[-1]) :] = 5.0  # garbage past a row's end must not matter
+    with torch.no_grad():
+        out = backbone(wav, lengths)
+        assert out.mask.sum(1).tolist() == frames == backbone.frame_lengths(lengths).tolist()
+        for i, n in enumerate(lengths.tolist()):
+            alone = backbone(wav[i : i + 1, :n]).hidden_states[:, 0]
+            t = alone.shape[1]
+            torch.testing.assert_close(out.hidden_states[:, i, :t], alone, atol=atol, rtol=0)
+            assert out.hidden_states[:, i, t:].abs().sum() == 0
+
+
+@pytest.fixture
+def assert_padding_exact():  # noqa: ANN201
+    """``check(backbone, lengths (B,), frames, atol)``: padding exactness of a backbone's states."""
+    return _check_padding_exact
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)

@@ -131,3 +131,32 @@ def test_whisper_presets_count_the_published_encoders(name) -> None:  # noqa: AN
         whole = transformers.WhisperForConditionalGeneration(cfg)
     n = sum(p.numel() for p in whole.parameters()) / 1e6
     assert round(n, 1 if n < 100 else 0) == pytest.approx(whole_millions, abs=0.5 if n < 1000 else 5), n
+
+
+def _conformer_layer_size(d: int, ffn: int, kernel: int, heads: int, left: int, right: int) -> int:
+    """One w2v-BERT 2.0 Conformer layer: two FFNs (2 d ffn + ffn + d each), q/k/v/out with bias
+    (4d^2 + 4d), the relative_key distance table ((left + right + 1) x head size), the convolution module
+    (pointwise d -> 2d and d -> d without bias, depthwise d x kernel) and six layer norms (2d each)."""
+    ffns = 2 * (2 * d * ffn + ffn + d)
+    attention = 4 * d * d + 4 * d + (left + right + 1) * (d // heads)
+    conv = 2 * d * d + d * d + d * kernel
+    return ffns + attention + conv + 6 * 2 * d
+
+
+def test_w2v_bert_preset_counts_the_published_checkpoint(capsys) -> None:  # noqa: ANN001
+    d = params_json(capsys, "--backbone", "w2v-bert-2.0", "--method", "frozen")
+    projection = 2 * 160 + 160 * 1024 + 1024  # layer norm + linear over the stacked 160-dim fbank
+    layers = 24 * _conformer_layer_size(1024, 4096, 31, 16, 64, 8)
+    assert d["backbone_total"] == projection + layers + 1024 == 580_493_120  # + masked_spec_embed
+    assert d["backbone_cnn"] == 0  # the fbank has no parameters
+    # The published checkpoint (huggingface.co/facebook/w2v-bert-2.0, model.safetensors, float32) is
+    # listed as 2.32 GB, i.e. 580 M parameters (the model card rounds to "600M").
+    assert round(4 * d["backbone_total"] / 1e9, 2) == 2.32
+
+
+def test_w2v_bert_lora_r64_on_q_v_is_the_wespeaker_recipe(capsys) -> None:  # noqa: ANN001
+    """WeSpeaker's w2vbert_s1_lora.yaml: LoRA r 64 on linear_q / linear_v of all 24 layers."""
+    d = params_json(
+        capsys, "--backbone", "w2v-bert-2.0", "--method", "lora", "--set", "r=64", "--set", "targets=[q,v]"
+    )
+    assert d["method"] == 24 * 2 * 64 * (1024 + 1024) == 6_291_456 == d["trainable"]

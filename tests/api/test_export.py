@@ -107,10 +107,10 @@ def test_onnx_export_matches_pytorch_on_new_shapes(
         assert np.linalg.norm(got[i] - ref) / np.linalg.norm(ref) < 1e-4
 
 
-@pytest.mark.parametrize("backbone", ["tiny-hubert", "tiny-whisper"])
+@pytest.mark.parametrize("backbone", ["tiny-hubert", "tiny-whisper", "tiny-w2v-bert"])
 def test_onnx_export_of_a_hooked_method_with_a_lap_backend(tmp_path: Path, backbone: str) -> None:
-    """Prompts (hooks that prepend frames), the SDPA mask, LAP's masked batch norm and Whisper's log-mel
-    (its STFT as a convolution) export too."""
+    """Prompts (hooks that prepend frames), the SDPA mask, LAP's masked batch norm, Whisper's log-mel
+    (its STFT as a convolution) and w2v-BERT's fbank (framing + DFT as one convolution) export too."""
     import torch
 
     from spkpeft.experiment import load_experiment

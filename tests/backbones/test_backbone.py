@@ -104,7 +104,7 @@ class _Prefix(BackboneHook):
         return frames.strip(h, self.p)
 
 
-@pytest.mark.parametrize("name", [*TINY, "tiny-whisper"])
+@pytest.mark.parametrize("name", [*TINY, "tiny-whisper", "tiny-w2v-bert"])
 def test_hooks_prefix_frames_never_reach_states_and_handle_removes(name):
     bb = _backbone(name)
     wav, lengths = torch.randn(2, 6000), torch.tensor([6000, 4000])

@@ -22,8 +22,10 @@ TINY = {
     },
     "lap_astp": {"heads": 4, "channels": 24, "embed_dim": 12},
     "mhfa": {"heads": 4, "compression_dim": 8, "embed_dim": 16},
+    "adapter_mfa": {"adapter_dim": 6, "embed_dim": 10},
 }
 HAS_LAYER_SUM = {"linear", "ecapa_tdnn", "mhfa"}
+NO_LAYER_WEIGHTS = {"adapter_mfa"}  # one adapter per state, no weighting
 
 
 def build(name: str, **extra):
@@ -113,6 +115,9 @@ def test_layer_weights(name):
     h, mask = padded_batch([8, 5])
     model(h, mask)
     w = model.layer_weights()
+    if name in NO_LAYER_WEIGHTS:
+        assert w is None
+        return
     assert w is not None and w.shape == (L1,)
     assert torch.all(w >= 0)
     if name != "lap_astp":  # softmax weights sum to one; LAP's are sigmoid attentions in (0, 1)

@@ -123,6 +123,31 @@ def test_defaults_follow_the_papers():
     assert (lap.heads, lap.channels, lap.embed_dim, lap.dropout, lap.frame_drop) == (16, 512, 192, 0.1, 0.1)
     m = cfg("mhfa")
     assert (m.heads, m.compression_dim, m.embed_dim) == (32, 128, 256)
+    a = cfg("adapter_mfa")  # WeSpeaker's w2vbert_s1_lora.yaml model_args
+    assert (a.adapter_dim, a.num_layers, a.embed_dim, a.dropout) == (128, -1, 256, 0.0)
+
+
+def test_adapter_mfa_size_on_w2v_bert_and_last_n_states():
+    """25 states of 1024: per state 1024*128+128 + LN 256 + 128*128+128; ASTP over 25*128 channels
+    (no global context: x alone) with a 128-wide attention; Linear(2*3200 -> 256)."""
+    cfg = parse_named(BACKENDS, {"name": "adapter_mfa"}, "backend")
+    model = BACKENDS.build("adapter_mfa", cfg, num_states=25, hidden_size=1024)
+    c = 25 * 128
+    expected = 25 * (1024 * 128 + 128 + 256 + 128 * 128 + 128) + (c * 128 + 128) + 256 + (128 * c + c)
+    assert sum(p.numel() for p in model.parameters()) == expected + 2 * c * 256 + 256 == 6_160_640
+    cfg = parse_named(BACKENDS, {"name": "adapter_mfa", "num_layers": 2, "adapter_dim": 4}, "backend")
+    model = BACKENDS.build("adapter_mfa", cfg, num_states=5, hidden_size=8)
+    h = torch.randn(5, 2, 7, 8, requires_grad=True)
+    model(h, torch.ones(2, 7, dtype=torch.bool)).sum().backward()
+    used = h.grad.abs().sum(dim=(1, 2, 3)) > 0
+    assert used.tolist() == [False, False, False, True, True]  # only the last two states
+    with pytest.raises(ValueError, match=r"num_layers=6 but the backbone has 5 hidden states"):
+        BACKENDS.build(
+            "adapter_mfa",
+            parse_named(BACKENDS, {"name": "adapter_mfa", "num_layers": 6}, "backend"),
+            num_states=5,
+            hidden_size=8,
+        )
 
 
 def test_ecapa_rejects_channels_not_divisible_by_scale():

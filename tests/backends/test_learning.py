@@ -30,6 +30,7 @@ def synthetic_batch(directions: torch.Tensor, n: int, gen: torch.Generator):
         ("ecapa_tdnn", "aam_subcenter"),
         ("lap_astp", "aam_intertopk_subcenter"),
         ("mhfa", "am_softmax"),
+        ("adapter_mfa", "aam"),
     ],
 )
 def test_training_separates_speakers(backend, loss):

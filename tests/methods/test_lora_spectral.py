@@ -1,4 +1,4 @@
-"""The LoRA family (HF peft) and SpectralFT on tiny WavLM / HuBERT / wav2vec2: invariants of each method."""
+"""The LoRA family (HF peft) and SpectralFT on every tiny backbone family: invariants of each method."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from spkpeft.methods import METHODS, MergeNotSupported
 from spkpeft.methods.io import load_method, save_method
 from spkpeft.methods.merge import save_merged
 
-FAMILIES = ["wavlm", "hubert", "wav2vec2", "whisper"]
+FAMILIES = ["wavlm", "hubert", "wav2vec2", "whisper", "w2v-bert"]
 METHOD_NAMES = ["lora", "dora", "pissa", "spectral"]
 # Small enough that the tiny (32 x 32) matrices have real truncation (k < 32) and low rank (r < 32).
 OVERRIDES = {

@@ -9,7 +9,7 @@ from spkpeft.backbones import load_backbone
 from spkpeft.methods import METHODS, MergeNotSupported
 from spkpeft.methods.io import load_method, save_method
 
-FAMILIES = ["tiny-wavlm", "tiny-hubert", "tiny-wav2vec2", "tiny-whisper"]
+FAMILIES = ["tiny-wavlm", "tiny-hubert", "tiny-wav2vec2", "tiny-whisper", "tiny-w2v-bert"]
 IDENTITY_AT_INIT = ["frozen", "full", "adapter", "inner_inter"]  # output == frozen backbone at init
 PROMPTED = ["prompt", "deep_prompt", "unipet"]  # prompts are attended to from the start
 HOOKED = ["adapter", "inner_inter", "prompt", "deep_prompt", "unipet"]

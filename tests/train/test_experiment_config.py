@@ -17,6 +17,7 @@ EXPECTED = {
     "dora_wavlm_large_vox1",
     "lap_astp_wavlm_large_vox2",
     "mhfa_wavlm_base_plus_vox2",
+    "w2vbert_lora_vox2",
 }
 
 
@@ -58,6 +59,13 @@ def test_paper_settings_of_key_recipes():
     assert (lap[2].data.crop_seconds, lap[2].loss.margin, lap[0].loss.margin) == (6.0, 0.5, 0.3)
     assert lap[0].loss.subcenters == 3 and lap[0].loss.topk == 5 and lap[0].data.speed_perturb
     assert lap[2].data.speed_perturb  # stage overrides merge over the top-level section
+    w2v = resolve_stages(load_experiment("w2vbert_lora_vox2"))  # WeSpeaker's w2vbert_s{1,2,3} confs
+    m = w2v[0].method
+    assert (m.name, m.r, m.alpha, m.targets, m.dropout) == ("lora", 64, 128.0, ["q", "v"], 0.0)
+    assert [s.method.name for s in w2v] == ["lora", "full", "full"] and [s.epochs for s in w2v] == [15, 4, 2]
+    assert [s.optim.lr["default"] for s in w2v] == [1e-4, 1e-5, 1e-5] and w2v[0].optim.optimizer == "adamw"
+    assert [s.loss.margin for s in w2v] == [0.2, 0.2, 0.5] and w2v[0].loss.scale == 32.0
+    assert [s.batch_size for s in w2v] == [64, 64, 32] and w2v[2].data.crop_seconds == 6.0
 
 
 def test_errors_name_the_key_and_the_valid_ones(tmp_path):

@@ -104,3 +104,29 @@ def test_stage_switch_rules_and_trainable_groups():
     switch_stage(tm, frozen, f1)
     assert tm.model.method.name == "lora" and "lora" in tm.groups()
     assert tm.head.margin == pytest.approx(0.4) and torch.equal(tm.head.weight, head)  # same weights
+
+
+def test_lora_merges_into_the_backbone_when_full_follows():
+    """WeSpeaker's w2v-BERT recipe: LoRA (stage 1) is folded into the weights before full fine-tuning."""
+    from spkpeft.experiment import resolve_stages
+    from spkpeft.train.setup import build_train_module, switch_stage
+
+    stages = "stages=[{}, {method: {name: full}}]"
+    cfg = load_experiment(
+        "tiny", ["backbone.name_or_path=tiny-w2v-bert", "method={name: lora, r: 2}", stages]
+    )
+    s0, s1 = resolve_stages(cfg)
+    tm = build_train_module(cfg, s0, num_classes=5).eval()
+    with torch.no_grad():
+        for p in tm.model.method.own_parameters().values():
+            p.add_(0.5 * torch.randn_like(p))
+    wav, lengths = torch.randn(2, 8000), torch.tensor([8000, 5000])
+    with torch.no_grad():
+        before = tm.model(wav, lengths)
+    switch_stage(tm, cfg, s1)
+    assert tm.model.method.name == "full"
+    assert not any("lora" in n for n, _ in tm.model.named_parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(tm.model(wav, lengths), before, atol=1e-5, rtol=0)
+    q = tm.model.backbone.layers[0].self_attn.linear_q.weight
+    assert q.requires_grad and any(p is q for p in tm.groups()["backbone"])

@@ -191,3 +191,25 @@ def test_bf16_training_on_cuda(tiny_yaml, tiny_overrides):
 
     model = load_speaker_model(run, device="cuda")
     assert model.embed(torch.randn(2, 8000, device="cuda")).isfinite().all()
+
+
+def test_w2v_bert_lora_then_full_with_adapter_mfa_trains_and_loads(tiny_yaml, tiny_overrides):
+    """The w2vbert_lora_vox2 recipe's shape on tiny models: LoRA stage, merged, then full fine-tuning."""
+    settings = [
+        "backbone.name_or_path=tiny-w2v-bert",
+        "method={name: lora, r: 2, targets: [q, v]}",
+        "backend={name: adapter_mfa, adapter_dim: 8, embed_dim: 16}",
+        "train.epochs=1",
+        "train.log_every=1",
+        "stages=[{name: lora}, {name: joint, method: {name: full}}]",
+    ]
+    cfg = load_experiment(tiny_yaml, [*tiny_overrides, *settings])
+    run = train(cfg)
+    rows = read_metrics(run / "logs" / "metrics.jsonl")
+    assert {r["stage"] for r in rows} == {0, 1} and all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
+    from spkpeft.model import load_speaker_model
+
+    model = load_speaker_model(run)
+    assert model.method.name == "full" and model.backbone.spec.name == "w2v-bert-2.0"
+    emb = model.embed(torch.randn(2, 8000), torch.tensor([8000, 6000]))
+    assert emb.shape == (2, 16) and torch.isfinite(emb).all()

@@ -10,6 +10,9 @@ Built by ``ATTENTION_INPUTS.build(spec.attention, model, spec, layers)``; called
   takes no mask (it always runs 30 s windows); its attention applies this one as any other.
 - ``relative_bias`` (WavLM): the (B, N) padding mask and the gated relative position bias
   (B*H, N, N) that layer 0 computes for length N and every layer reuses.
+- ``conformer`` (w2v-BERT 2.0): the 4-D mask, the encoder's relative position embeddings for length N
+  (None for ``position_embeddings_type="relative_key"``, whose distance table is inside each attention)
+  and the (B, N) mask with which each layer's depthwise convolution zeroes padded frames.
 """
 
 from __future__ import annotations
@@ -49,5 +52,20 @@ def build_relative_bias_inputs(model: nn.Module, spec: FamilySpec, layers: nn.Mo
         bias = attn.compute_bias(n, n)  # (H, N, N)
         bias = bias.unsqueeze(0).expand(b, -1, -1, -1).reshape(b * attn.num_heads, n, n)
         return {"attention_mask": mask, "position_bias": bias}
+
+    return inputs
+
+
+@ATTENTION_INPUTS.register("conformer")
+def build_conformer_inputs(model: nn.Module, spec: FamilySpec, layers: nn.ModuleList) -> AttentionInputs:
+    """w2v-BERT 2.0 (``Wav2Vec2BertEncoder``): 4-D mask, relative position embeddings, convolution mask."""
+    embed_positions = get_module(model, spec.layers.rpartition(".")[0]).embed_positions  # or None
+
+    def inputs(h: torch.Tensor, mask: torch.Tensor | None) -> dict[str, Any]:
+        return {
+            "attention_mask": create_bidirectional_mask(model.config, h, mask),
+            "relative_position_embeddings": embed_positions(h) if embed_positions is not None else None,
+            "conv_attention_mask": mask,
+        }
 
     return inputs

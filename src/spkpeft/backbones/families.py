@@ -6,12 +6,15 @@ paths. Adding a family is one entry here (and a tiny preset and a test row); see
 
 - ``front_end`` (:data:`spkpeft.backbones.front_ends.FRONT_ENDS`): waveform (B, S) -> frames (B, T, D)
   at model width, and the samples -> frames length formula (``waveform_cnn``: the wav2vec2-line CNN +
-  feature projection; ``log_mel``: Whisper's log-mel + two convolutions).
+  feature projection; ``log_mel``: Whisper's log-mel + two convolutions; ``fbank``: w2v-BERT 2.0's
+  Kaldi fbank, stacked in pairs, + feature projection).
 - ``positions`` (:data:`spkpeft.backbones.positions.POSITIONS`): frames -> state 0, the first layer's
-  input (``conv``: the positional convolution; ``sinusoidal``: a slice of a fixed position table).
+  input (``conv``: the positional convolution; ``sinusoidal``: a slice of a fixed position table;
+  ``none``: padded frames zeroed, dropout; positions are relative, inside the attention).
 - ``attention`` (:data:`spkpeft.backbones.attention_inputs.ATTENTION_INPUTS`): the keyword arguments
   each layer takes beside ``h`` for the current sequence and padding mask (``mask``: transformers' 4-D
-  mask for the configured attention kernel; ``relative_bias``: WavLM's (B, N) mask + position bias).
+  mask for the configured attention kernel; ``relative_bias``: WavLM's (B, N) mask + position bias;
+  ``conformer``: w2v-BERT 2.0's 4-D mask, relative positions and depthwise-convolution mask).
 
 Module paths are dotted attribute paths: ``layers``, ``norm``, ``feature_encoder``, ``projection`` and
 ``position_module`` relative to the transformers model, the rest relative to one Transformer layer.
@@ -105,6 +108,26 @@ _SPECS = [
         checkpoint_prefixes=("model.encoder.", "encoder."),  # WhisperForConditionalGeneration, WhisperModel
         fixed=("embed_positions.",),  # the sinusoidal table: fixed in Whisper, fixed here
     ),
+    FamilySpec(
+        "w2v-bert-2.0",
+        "wav2vec2-bert",
+        "Wav2Vec2BertModel",
+        "Wav2Vec2BertConfig",
+        front_end="fbank",
+        positions="none",
+        attention="conformer",
+        feature_encoder=(),  # the fbank has no parameters
+        position_module="encoder.dropout",
+        norm=None,  # each Conformer layer ends in its own final_layer_norm; the encoder has none
+        pre_ln=True,
+        q_proj="self_attn.linear_q",
+        k_proj="self_attn.linear_k",
+        v_proj="self_attn.linear_v",
+        out_proj="self_attn.linear_out",
+        ffn_in="ffn2",  # the second (half-step) feed-forward block
+        ffn_out="ffn2",
+        fixed=("masked_spec_embed", "adapter.", "intermediate_ffn."),  # unused by the encoder's forward
+    ),
 ]
 for _spec in _SPECS:
     FAMILIES.register(_spec.name)(lambda s=_spec: s)
@@ -121,7 +144,7 @@ def get_module(root: nn.Module, path: str) -> nn.Module:
 
 
 def family_spec(name: str) -> FamilySpec:
-    """The :class:`FamilySpec` of a family name (``wavlm``, ``hubert``, ``wav2vec2``, ``whisper``)."""
+    """The :class:`FamilySpec` of a family name (``wavlm``, ``whisper``, ``w2v-bert-2.0``, ...)."""
     return FAMILIES.build(name)
 
 

@@ -16,7 +16,8 @@ are the model's parameters, counted and saved once, with the model).
 ``waveform_cnn`` (WavLM, HuBERT, wav2vec2): the CNN feature encoder, then the feature projection.
 Models with ``feat_extract_norm="group"`` (base models) normalise the first CNN layer over the whole
 (padded) time axis, so when lengths differ the CNN runs per utterance at its true length; equal lengths
-run in one call. ``log_mel`` (Whisper) is in :mod:`spkpeft.backbones.log_mel`.
+run in one call. ``log_mel`` (Whisper) is in :mod:`spkpeft.backbones.log_mel`, ``fbank`` (w2v-BERT 2.0)
+in :mod:`spkpeft.backbones.fbank`.
 """
 
 from __future__ import annotations
@@ -148,3 +149,11 @@ def build_log_mel(model: nn.Module, spec: FamilySpec) -> FrontEnd:
     from spkpeft.backbones.log_mel import LogMelConvs
 
     return LogMelConvs(model, spec)
+
+
+@FRONT_ENDS.register("fbank")
+def build_fbank(model: nn.Module, spec: FamilySpec) -> FrontEnd:
+    """w2v-BERT 2.0: Kaldi log-mel fbank, normalised per utterance, stacked in pairs, + feature projection."""
+    from spkpeft.backbones.fbank import Fbank
+
+    return Fbank(model, spec)

@@ -9,6 +9,8 @@ Built by ``POSITIONS.build(spec.positions, model, spec)``; a scheme is called as
   was trained on 30 s windows; shorter inputs use the table's first rows (what a clip padded to 30 s
   sees too), and inputs longer than the table are refused (:class:`SpeechBackbone` says so before
   computing anything): crop or chunk them (``spkpeft eval`` embeds in 20 s chunks by default).
+- ``none`` (w2v-BERT 2.0): no absolute positions (they are relative, inside each layer's attention):
+  padded frames zeroed, then the encoder's dropout (``FamilySpec.position_module``).
 """
 
 from __future__ import annotations
@@ -72,3 +74,23 @@ def build_conv_positions(model: nn.Module, spec: FamilySpec) -> Positions:
 def build_table_positions(model: nn.Module, spec: FamilySpec) -> Positions:
     """A slice of a fixed position table (Whisper's sinusoids)."""
     return TablePositions(model, spec)
+
+
+class NoPositions:
+    """Relative-position families: ``dropout(h)`` on zero-padded frames (as ``Wav2Vec2BertEncoder``)."""
+
+    max_frames = None
+
+    def __init__(self, model: nn.Module, spec: FamilySpec) -> None:
+        self.dropout = get_module(model, spec.position_module)
+
+    def __call__(self, h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if mask is not None:
+            h = h * mask.to(h.dtype).unsqueeze(-1)
+        return self.dropout(h)
+
+
+@POSITIONS.register("none")
+def build_no_positions(model: nn.Module, spec: FamilySpec) -> Positions:
+    """No absolute positions: zero padded frames, then the encoder's dropout (w2v-BERT 2.0)."""
+    return NoPositions(model, spec)

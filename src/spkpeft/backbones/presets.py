@@ -1,6 +1,7 @@
 """Named backbone presets: the published architectures (so parameter counts match the real checkpoints)
 with their hub ids, plus tiny random configs for tests. Whisper presets build the encoder
 (``WhisperEncoder``) of the published model; large-v3 and large-v3-turbo take 128 mel bins.
+``w2v-bert-2.0`` is ``Wav2Vec2BertModel`` (Conformer over stacked fbank).
 
 A preset builds a config alone (random init); ``hub_id`` is what ``from_pretrained`` would load.
 """
@@ -76,6 +77,29 @@ _TINY_WHISPER = dict(
     init_std=0.1,  # 0.02 leaves a width-32 model's attention near uniform: q/k updates would barely show
 )
 
+# w2v-BERT 2.0 (facebook/w2v-bert-2.0): transformers' Wav2Vec2BertConfig defaults are the published
+# architecture (24 Conformer layers, 1024 wide, 16 heads, FFN 4096, relative_key positions -64..+8,
+# depthwise kernel 31, mask_time_prob 0.05 so masked_spec_embed exists as in the checkpoint). Dropouts
+# and LayerDrop are set as the checkpoint's config.json sets them (layerdrop is never applied here).
+_W2V_BERT: dict[str, Any] = {}
+# Tiny w2v-BERT: 2 layers, width 32, the real 160-dim stacked fbank input and relative_key positions.
+_TINY_W2V_BERT = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    conv_depthwise_kernel_size=5,
+    left_max_position_embeddings=8,
+    right_max_position_embeddings=4,
+    hidden_dropout=0.0,
+    attention_dropout=0.0,
+    activation_dropout=0.0,
+    feat_proj_dropout=0.0,
+    conformer_conv_dropout=0.0,
+    layerdrop=0.0,
+    mask_time_prob=0.0,
+)
+
 PRESETS: dict[str, Preset] = {
     "wavlm-base": Preset("wavlm", "microsoft/wavlm-base"),
     "wavlm-base-plus": Preset("wavlm", "microsoft/wavlm-base-plus"),
@@ -100,6 +124,8 @@ PRESETS: dict[str, Preset] = {
         "whisper", "openai/whisper-large-v3-turbo", _whisper(1280, 32, 20, 128, decoder_layers=4, vocab=51866)
     ),
     "tiny-whisper": Preset("whisper", None, _TINY_WHISPER),
+    "w2v-bert-2.0": Preset("w2v-bert-2.0", "facebook/w2v-bert-2.0", _W2V_BERT),
+    "tiny-w2v-bert": Preset("w2v-bert-2.0", None, _TINY_W2V_BERT),
 }
 
 

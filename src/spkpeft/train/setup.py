@@ -4,6 +4,7 @@ schedule, the loop position, and the path check done before training starts."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from torch import nn
 from spkpeft.config import ConfigError
 from spkpeft.experiment import ExperimentConfig, Stage
 from spkpeft.train.module import TrainModule
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,19 +95,21 @@ def build_train_module(cfg: ExperimentConfig, stage: Stage, num_classes: int) ->
 def switch_stage(tm: TrainModule, cfg: ExperimentConfig, stage: Stage) -> None:
     """Apply a stage's method and loss settings to an existing train module (a no-op when unchanged).
 
-    A new method is built on the same backbone, allowed only when the current one trains nothing
-    (``frozen`` -> ``full``, ``frozen`` -> ``lora``, ...): otherwise the learned update would be lost. A
-    changed loss config rebuilds the head with the old weights (same shapes required).
+    A new method is built on the same backbone, allowed when the current one trains nothing
+    (``frozen`` -> ``full``, ``frozen`` -> ``lora``, ...), or when the next one is ``full`` and the current
+    one merges into the weights (``lora`` / ``dora`` / ``pissa`` / ``spectral`` -> ``full``: the update is
+    folded into the backbone in place, WeSpeaker's w2v-BERT stage 2); otherwise the learned update would
+    be lost. A changed loss config rebuilds the head with the old weights (same shapes required).
     """
     from spkpeft.methods import METHODS
 
     if stage.method != tm.method_cfg:
         current = tm.model.method
-        if current.own_parameters():
+        if current.own_parameters() and not _merge_before_full(current, stage):
             raise ConfigError(
                 f"stages[{stage.index}].method: cannot switch from {current.name!r} (it has trained "
                 f"parameters) to {stage.method.name!r}; only a method that trains nothing (frozen) can be "
-                "replaced"
+                "replaced, or one that merges into the weights (lora, dora, pissa, spectral) by full"
             )
         if hasattr(current, "detach"):
             current.detach()  # remove its hooks so the new method can attach
@@ -123,6 +128,20 @@ def switch_stage(tm: TrainModule, cfg: ExperimentConfig, stage: Stage) -> None:
         head.load_state_dict(old)
         tm.head = head.to(next(iter(old.values())).device) if old else head
         tm.loss_cfg = stage.loss
+
+
+def _merge_before_full(current: Any, stage: Stage) -> bool:
+    """Fold a mergeable method's update into the backbone in place when the next stage trains it all."""
+    from spkpeft.methods import MergeNotSupported
+
+    if stage.method.name != "full" or getattr(current, "merged", None) is not False:
+        return False
+    try:
+        current.merge(inplace=True)
+    except MergeNotSupported:
+        return False
+    log.info("stage %d: %s merged into the backbone before full fine-tuning", stage.index, current.name)
+    return True
 
 
 def margin_schedule(stage: Stage, head: nn.Module, total_steps: int) -> Any:
