@@ -1,12 +1,14 @@
 """``spkpeft demo``: the whole toolkit end to end on a fresh machine, with no download.
 
-1. Synthesise disjoint speaker sets (spkpeft.data.synth): *adaptation* and *test* speakers on a noisier
-   target domain (written to disk as manifests, plus a trial list), and *pre-training* speakers on
-   cleaner recordings (in memory, with the synthesiser's frame alignment).
-2. Pre-train a tiny WavLM (random init) on what is said (frame-level unit recognition, as real SSL/ASR
-   backbones are trained without speaker labels) and save it with ``save_pretrained``.
-3. Load it back as a frozen backbone and train two speaker models on the adaptation speakers with the
-   same back-end, loss and schedule: the *frozen* baseline (back-end only) and *UniPET-SPK*.
+1. Data: synthesise disjoint speaker sets (spkpeft.data.synth): *adaptation* and *test* speakers on a
+   noisier target domain (written to disk as manifests, plus a trial list); or, with ``audio``, prepare
+   the user's folder (one sub-folder per speaker) and split its speakers (:mod:`spkpeft.demo.user_audio`).
+2. The backbone (:mod:`spkpeft.demo.choice`): the real pre-trained Whisper tiny.en encoder when its
+   package is installed; otherwise a tiny WavLM (random init) pre-trained here on what is said
+   (frame-level unit recognition on cleaner synthetic *pre-training* speakers, as real SSL/ASR backbones
+   are trained without speaker labels) and saved with ``save_pretrained``.
+3. Train two speaker models on the adaptation speakers with the same back-end, loss and schedule on the
+   frozen backbone: the *frozen* baseline (back-end only) and *UniPET-SPK*.
 4. Evaluate both on the test trials (cosine, AS-norm, calibrated; report with plots) and summarise
    EER, minDCF and trainable parameters.
 
@@ -24,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spkpeft.demo.choice import CONTENT_WAVLM
 from spkpeft.demo.content_pretrain import ContentPretrainConfig
 
 log = logging.getLogger(__name__)
@@ -31,10 +34,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DemoConfig:
-    """Sizes of the demo. The defaults run in about 4-5 minutes on 2 CPU cores."""
+    """Sizes of the demo. These defaults are the content pre-trained tiny WavLM path (about 2.5 minutes
+    on 2 CPU cores); :func:`spkpeft.demo.choice.demo_config` gives the sizes for a pre-trained backbone.
+    ``backbone``: ``tiny-wavlm`` (pre-trained here) or any backbone name/directory (adapted as it is);
+    ``audio``: a folder with one sub-folder per speaker instead of synthetic voices.
+    ``adapt_steps`` caps the optimiser steps of adaptation (0 = ``adapt_epochs`` decide)."""
 
     out_dir: str = "demo_out"
     seed: int = 0
+    backbone: str = CONTENT_WAVLM
+    audio: str | None = None
     pretrain_speakers: int = 40
     adapt_speakers: int = 30
     test_speakers: int = 10
@@ -47,8 +56,21 @@ class DemoConfig:
     layers: int = 4
     pretrain: ContentPretrainConfig = field(default_factory=ContentPretrainConfig)
     adapt_epochs: int = 80
+    adapt_steps: int = 0
     crop_seconds: float = 1.0
     batch_size: int = 32
+    embed_dim: int = 64
+    normalize_layers: bool = False
+    margin: float = 0.1
+    unipet: dict[str, Any] = field(
+        default_factory=lambda: {"bottleneck": 64, "inter_bottleneck": 64, "prompt_length": 8}
+    )
+    lr: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {
+            "frozen": {"default": 5e-3},
+            "unipet": {"default": 5e-3, "adapter": 1e-2, "gate": 1e-2, "prompt": 5e-3},
+        }
+    )
 
 
 @dataclass
@@ -63,10 +85,10 @@ class SystemResult:
 
 
 def synthesise(cfg: DemoConfig, out: Path) -> dict[str, Path]:
-    """Stage 1: the three corpora and the trial list (skipped when the trial list exists)."""
-    from spkpeft.data.make_trials import make_trials
+    """Stage 1: the adaptation and test corpora and the trial list (skipped when the trial list exists;
+    the pre-training speakers are synthesised in memory by :func:`pretrain`)."""
     from spkpeft.data.synth_corpus import SynthConfig, synth_corpus
-    from spkpeft.data.trials import write_trials
+    from spkpeft.demo.user_audio import write_demo_trials
 
     paths = {k: out / "data" / f"{k}.jsonl.gz" for k in ("adapt", "test")}
     paths["trials"] = out / "data" / "trials.txt"
@@ -86,8 +108,19 @@ def synthesise(cfg: DemoConfig, out: Path) -> dict[str, Path]:
     by_spk: dict[str, list[str]] = {}
     for cut in test:
         by_spk.setdefault(cut.supervisions[0].speaker, []).append(cut.id)
-    write_trials(make_trials(by_spk, cfg.targets, cfg.nontargets, cfg.seed), paths["trials"])
+    write_demo_trials(by_spk, cfg.targets, cfg.nontargets, cfg.seed, paths["trials"])
     return paths
+
+
+def prepare_data(cfg: DemoConfig, out: Path) -> tuple[dict[str, Path], dict[str, int]]:
+    """Stage 1: synthetic voices, or the user's ``cfg.audio`` folder; returns the manifest and trial
+    paths and the number of adaptation and test speakers."""
+    if cfg.audio is None:
+        return synthesise(cfg, out), {"adapt": cfg.adapt_speakers, "test": cfg.test_speakers}
+    from spkpeft.demo.user_audio import prepare_user_audio
+
+    prepared = prepare_user_audio(cfg.audio, out / "data", cfg.targets, cfg.nontargets, cfg.seed)
+    return prepared["paths"], prepared["speakers"]
 
 
 def pretrain(cfg: DemoConfig, out: Path) -> tuple[Path, dict[str, float]]:
@@ -121,7 +154,7 @@ def pretrain(cfg: DemoConfig, out: Path) -> tuple[Path, dict[str, float]]:
 
 
 def experiment(
-    cfg: DemoConfig, name: str, method: dict, lr: dict, backbone: Path, manifest: Path, out: Path
+    cfg: DemoConfig, name: str, method: dict, lr: dict, backbone: str | Path, manifest: Path, out: Path
 ) -> Any:
     """The experiment config of one adapted system (same back-end, loss and schedule for both)."""
     from spkpeft.experiment import experiment_from_dict
@@ -130,8 +163,12 @@ def experiment(
         {
             "backbone": {"name_or_path": str(backbone)},
             "method": method,
-            "backend": {"name": "linear", "embed_dim": 64},
-            "loss": {"name": "aam", "margin": 0.1, "scale": 30.0},
+            "backend": {
+                "name": "linear",
+                "embed_dim": cfg.embed_dim,
+                "normalize_layers": cfg.normalize_layers,
+            },
+            "loss": {"name": "aam", "margin": cfg.margin, "scale": 30.0},
             "data": {
                 "train_manifest": str(manifest),
                 "crop_seconds": cfg.crop_seconds,
@@ -148,6 +185,7 @@ def experiment(
             "train": {
                 "batch_size": cfg.batch_size,
                 "epochs": cfg.adapt_epochs,
+                "max_steps": cfg.adapt_steps,
                 "log_every": 10,
                 "seed": cfg.seed,
                 "output_dir": str(out / name),
@@ -156,24 +194,24 @@ def experiment(
     )
 
 
-SYSTEMS = {
-    "frozen": ({"name": "frozen"}, {"default": 5e-3}),
-    "unipet": (
-        {"name": "unipet", "bottleneck": 64, "inter_bottleneck": 64, "prompt_length": 8},
-        {"default": 5e-3, "adapter": 1e-2, "gate": 1e-2, "prompt": 5e-3},
-    ),
-}
+SYSTEMS = ("frozen", "unipet")
+
+
+def system(cfg: DemoConfig, name: str) -> tuple[dict, dict[str, float]]:
+    """(method section, learning rates) of system ``name`` (one of :data:`SYSTEMS`)."""
+    method = {"name": "frozen"} if name == "frozen" else {"name": "unipet", **cfg.unipet}
+    return method, cfg.lr[name]
 
 
 def adapt_and_evaluate(
-    cfg: DemoConfig, name: str, backbone: Path, paths: dict[str, Path], out: Path
+    cfg: DemoConfig, name: str, backbone: str | Path, paths: dict[str, Path], out: Path
 ) -> SystemResult:
     """Stages 3-4 for one system: train (skipped when its model exists), then evaluate."""
     from spkpeft.inference.run_eval import evaluate_run
     from spkpeft.model import load_speaker_model
     from spkpeft.train.trainer import train
 
-    method, lr = SYSTEMS[name]
+    method, lr = system(cfg, name)
     run = out / name
     if not (run / "model" / "model.json").is_file():
         train(experiment(cfg, name, method, lr, backbone, paths["adapt"], out))
@@ -214,15 +252,43 @@ def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
     log.info("demo stage %s done in %.1f s", stage, seconds[stage])
 
 
+def prepare_backbone(cfg: DemoConfig, out: Path) -> tuple[str | Path, dict[str, float] | None]:
+    """Stage 2: the content pre-trained tiny WavLM (:func:`pretrain`) for ``tiny-wavlm``; any other
+    backbone as it is (``whisper-tiny.en`` is converted into the cache here on first use). Returns what
+    ``backbone.name_or_path`` gets and the pre-training record (None without pre-training)."""
+    if cfg.backbone == CONTENT_WAVLM:
+        return pretrain(cfg, out)
+    from spkpeft.backbones.faster_whisper import resolve_whisper_source
+
+    resolve_whisper_source(cfg.backbone)
+    return cfg.backbone, None
+
+
+def _claim_out_dir(cfg: DemoConfig, out: Path) -> None:
+    """Refuse to resume into ``out`` when it holds a demo of another backbone or audio source."""
+    mine = {"backbone": cfg.backbone, "audio": cfg.audio and str(Path(cfg.audio).resolve())}
+    record = out / "demo_inputs.json"
+    if record.is_file():
+        theirs = json.loads(record.read_text())
+        if theirs != mine:
+            theirs_audio, mine_audio = theirs["audio"] or "synthetic", mine["audio"] or "synthetic"
+            raise ValueError(
+                f"{out} holds a demo of backbone {theirs['backbone']!r} on {theirs_audio} audio, not "
+                f"{mine['backbone']!r} on {mine_audio}; pass another --out"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(mine) + "\n")
+
+
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     """Run (or resume) the demo; returns the summary also written to ``OUT/summary.json``."""
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _claim_out_dir(cfg, out)
     seconds: dict[str, float] = {}
-    with _timed(seconds, "synthesise"):
-        paths = synthesise(cfg, out)
-    with _timed(seconds, "pretrain"):
-        backbone, pretrain_info = pretrain(cfg, out)
+    with _timed(seconds, "synthesise" if cfg.audio is None else "prepare audio"):
+        paths, speakers = prepare_data(cfg, out)
+    with _timed(seconds, "pretrain" if cfg.backbone == CONTENT_WAVLM else "backbone"):
+        backbone, pretrain_info = prepare_backbone(cfg, out)
     results = []
     for name in SYSTEMS:
         with _timed(seconds, f"adapt+eval {name}"):
@@ -230,6 +296,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     frozen, unipet = results
     summary = {
         "config": asdict(cfg),
+        "backbone": cfg.backbone,
+        "audio": "synthetic" if cfg.audio is None else str(cfg.audio),
+        "speakers": speakers,
         "pretraining": pretrain_info,
         "stage_seconds": seconds,  # this invocation's wall time per stage (a resumed stage is near 0)
         "systems": [asdict(r) for r in results],
