@@ -92,18 +92,27 @@ BACKEND_SECTIONS = {
 
 
 def run_rows(
-    method: str, backend: str, seed: int, paths: dict[str, Path], out: Path, steps: int
+    method: str,
+    backend: str,
+    seed: int,
+    paths: dict[str, Path],
+    out: Path,
+    steps: int,
+    extra: list[str] = (),
+    label: str = "",
 ) -> list[dict]:
     """Train (a finished model is kept; an interrupted one resumes) and evaluate one configuration;
-    returns one row per test list."""
+    returns one row per test list. ``extra``: further ``--set`` overrides of a variant named ``label``
+    (the row's method is then ``method[label]``)."""
     from spkpeft.experiment import load_experiment
     from spkpeft.inference.run_eval import evaluate_run
     from spkpeft.model import load_speaker_model
     from spkpeft.train.trainer import train
 
-    run = out / "runs" / f"{method}-{backend}-s{seed}"
+    name = f"{method}[{label}]" if label else method
+    run = out / "runs" / f"{method}{'-' + label if label else ''}-{backend}-s{seed}"
     recipe = f"real_whisper_tiny_{method}"
-    cfg = load_experiment(recipe, overrides(method, backend, seed, paths, run, steps))
+    cfg = load_experiment(recipe, [*overrides(method, backend, seed, paths, run, steps), *extra])
     timing = run / "train_seconds.json"
     if not (run / "model" / "model.json").is_file():
         t0 = time.perf_counter()
@@ -118,7 +127,8 @@ def run_rows(
         json.loads((run / "dev" / "state.json").read_text()) if (run / "dev" / "state.json").is_file() else {}
     )
     common = {
-        "method": method,
+        "method": name,
+        "overrides": list(extra),
         "backend": backend,
         "seed": seed,
         "recipe": recipe,
@@ -140,9 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=0, help="cap optimiser steps (0: the recipes' own)")
     ap.add_argument("--quick", action="store_true", help="smoke check in under 10 minutes: " + str(QUICK))
     ap.add_argument("--no-refs", action="store_true", help="skip the training-free reference rows")
+    ap.add_argument("--set", dest="extra", action="append", default=[], help="a variant's override (a.b=c)")
+    ap.add_argument("--label", default="", help="name of the --set variant (rows say method[label])")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)))
     ap.add_argument("--results", default=str(HERE / "results" / "real_speech"), help="results path stem")
     args = ap.parse_args(argv)
+    if bool(args.extra) != bool(args.label):
+        ap.error("--set and --label go together: a variant needs a name")
     if args.quick:
         args.methods, args.backends, args.seeds = QUICK["methods"], QUICK["backends"], QUICK["seeds"]
         args.max_steps = args.max_steps or QUICK["max_steps"]
@@ -162,10 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     for method in args.methods:
         for backend in args.backends:
             for seed in args.seeds:
-                if table.has_row(done, method, backend, seed):
+                name = f"{method}[{args.label}]" if args.label else method
+                if table.has_row(done, name, backend, seed):
                     continue
-                log.info("row %s / %s / seed %d", method, backend, seed)
-                for row in run_rows(method, backend, seed, paths, out, args.max_steps):
+                log.info("row %s / %s / seed %d", name, backend, seed)
+                for row in run_rows(
+                    method, backend, seed, paths, out, args.max_steps, args.extra, args.label
+                ):
                     table.append_row(rows_file, row)
                     done.append(row)
     meta = {
