@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-refs", action="store_true", help="skip the training-free reference rows")
     ap.add_argument("--set", dest="extra", action="append", default=[], help="a variant's override (a.b=c)")
     ap.add_argument("--label", default="", help="name of the --set variant (rows say method[label])")
+    ap.add_argument("--table-only", action="store_true", help="rewrite the results from OUT/rows.jsonl only")
+    ap.add_argument("--note", default="", help="a note on the run kept in the results (e.g. machine load)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)))
     ap.add_argument("--results", default=str(HERE / "results" / "real_speech"), help="results path stem")
     args = ap.parse_args(argv)
@@ -169,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = prepare(out)
     rows_file = out / "rows.jsonl"
     done = table.read_rows(rows_file)
+    if args.table_only:
+        args.methods, args.no_refs = [], True
     if not args.no_refs:
         for row in refs.reference_rows(paths, done):
             table.append_row(rows_file, row)
@@ -190,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_steps": args.max_steps or "recipe",
         "quick": args.quick,
         "torch": torch.__version__,
+        "note": args.note,
         "trials": {k: rsd.trial_counts(paths[f"trials_{k}"]) for k in ("dev", *TEST_LISTS)},
     }
     written = table.write_results(done, meta, Path(args.results))
