@@ -41,11 +41,15 @@ def _cosine_metrics(emb: dict[str, np.ndarray], mean: np.ndarray, trials_path: P
 
 
 def _rows(name: str, embed: Callable[[str], dict[str, np.ndarray]], paths: dict, extra: dict) -> list[dict]:
-    """Embed train (for the mean) and both test sets with ``embed(manifest_key)``, score both lists."""
+    """Embed train (for the mean) and both test sets with ``embed(manifest_key)``, score both lists:
+    ``eer_cosine`` after subtracting the training-set mean (as ``spkpeft eval``'s cosine does for the
+    trained systems), ``eer_cosine_raw`` without."""
     mean = np.mean(np.stack(list(embed("train").values())), axis=0)
     rows = []
     for test, key in TESTS.items():
-        m = _cosine_metrics(embed(key), mean, paths[f"trials_{key}"])
+        emb = embed(key)
+        m = _cosine_metrics(emb, mean, paths[f"trials_{key}"])
+        m["eer_cosine_raw"] = _cosine_metrics(emb, np.zeros_like(mean), paths[f"trials_{key}"])["eer_cosine"]
         rows.append(
             {"method": name, "backend": "-", "seed": 0, "test": test, "trainable_params": 0, **extra, **m}
         )
