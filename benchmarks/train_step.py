@@ -305,8 +305,11 @@ def main() -> None:
     if args.device.startswith("cuda"):
         meta["platform"] = torch.cuda.get_device_name()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(rows, meta))
+    # a stem such as train_step_w2v-bert-2.0 has a dot: append the suffix, never replace it
+    args.out.parent.joinpath(args.out.name + ".json").write_text(
+        json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n"
+    )
+    args.out.parent.joinpath(args.out.name + ".md").write_text(markdown(rows, meta))
     print(markdown(rows, meta))
 
 
