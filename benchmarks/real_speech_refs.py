@@ -20,18 +20,17 @@ log = logging.getLogger("real_speech")
 TESTS = {"mini": "test_mini", "ravdess": "test_ravdess"}
 
 
-def _cosine_metrics(emb: dict[str, np.ndarray], mean: np.ndarray, trials_path: Path) -> dict:
+def _cosine_metrics(emb: dict[str, np.ndarray], mean: np.ndarray | None, trials_path: Path) -> dict:
+    """Cosine EER (%) and minDCF(0.01) of a trial list over ``emb``; ``mean`` is subtracted when given."""
     from spkpeft.data.trials import read_trials
     from spkpeft.eval.metrics import compute_metrics
+    from spkpeft.eval.scoring import cosine_scores
+    from spkpeft.eval.table import EmbeddingTable, trial_labels
 
     trials = read_trials(trials_path)
     ids = sorted(emb)
-    index = {u: i for i, u in enumerate(ids)}
-    x = np.stack([emb[u] for u in ids]) - mean
-    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
-    a = np.array([index[t.enroll] for t in trials])
-    b = np.array([index[t.test] for t in trials])
-    m = compute_metrics(np.sum(x[a] * x[b], axis=1), [t.label for t in trials])
+    table = EmbeddingTable(ids, np.stack([emb[u] for u in ids]))
+    m = compute_metrics(cosine_scores(table, trials, mean=mean), trial_labels(trials))
     return {
         "eer_cosine": round(100 * m.eer, 3),
         "mindcf_cosine": round(float(m.dcf(0.01).value), 4),
@@ -49,7 +48,7 @@ def _rows(name: str, embed: Callable[[str], dict[str, np.ndarray]], paths: dict,
     for test, key in TESTS.items():
         emb = embed(key)
         m = _cosine_metrics(emb, mean, paths[f"trials_{key}"])
-        m["eer_cosine_raw"] = _cosine_metrics(emb, np.zeros_like(mean), paths[f"trials_{key}"])["eer_cosine"]
+        m["eer_cosine_raw"] = _cosine_metrics(emb, None, paths[f"trials_{key}"])["eer_cosine"]
         rows.append(
             {"method": name, "backend": "-", "seed": 0, "test": test, "trainable_params": 0, **extra, **m}
         )

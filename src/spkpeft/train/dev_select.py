@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
@@ -66,6 +65,8 @@ class DevSelector:
         from spkpeft.data.eval_dataset import build_eval_loader
         from spkpeft.eval.embed import extract_embeddings
         from spkpeft.eval.metrics import compute_metrics
+        from spkpeft.eval.scoring import cosine_scores
+        from spkpeft.eval.table import trial_labels
 
         device = next(model.parameters()).device
 
@@ -74,13 +75,8 @@ class DevSelector:
                 return model.embed(wav.to(device), lengths.to(device)).float().cpu()
 
         table = extract_embeddings(embed, build_eval_loader(self.utts, batch_size=8, max_batch_seconds=120))
-        index = {u: i for i, u in enumerate(table.ids)}
-        emb = table.vectors - table.vectors.mean(0, keepdims=True)
-        emb = emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12)
-        a = np.array([index[t.enroll] for t in self.trials])
-        b = np.array([index[t.test] for t in self.trials])
-        scores = np.sum(emb[a] * emb[b], axis=1)
-        return float(compute_metrics(scores, [t.label for t in self.trials]).eer)
+        scores = cosine_scores(table, self.trials, mean=table.vectors.mean(0))
+        return float(compute_metrics(scores, trial_labels(self.trials)).eer)
 
     def evaluate(self, tm: Any, step: int) -> bool:
         """Evaluate at optimiser step ``step``; keep the state if best. Returns True to stop early."""
