@@ -8,17 +8,14 @@
 VENV="${SPKPEFT_VENV:-.venv}"
 TORCH_VERSION="${SPKPEFT_TORCH:-2.13.0}"
 LOCK=requirements/lock.txt
-_stamp="$(cat "$LOCK" scripts/_venv.sh | sha256sum | cut -c1-16)-$(python3 -c 'import sys; print(sys.version.split()[0])')-torch$TORCH_VERSION"
+_stamp="$(cat "$LOCK" scripts/_venv.sh scripts/_pip.sh | sha256sum | cut -c1-16)-$(python3 -c 'import sys; print(sys.version.split()[0])')-torch$TORCH_VERSION"
 if [ ! -f "$VENV/.spkpeft-lock" ] || [ "$(cat "$VENV/.spkpeft-lock")" != "$_stamp" ]; then
   echo "[spkpeft] building $VENV from $LOCK (fresh environment)" >&2
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  qpip "$VENV/bin/python" install --upgrade pip
-  qpip "$VENV/bin/python" install "torch==$TORCH_VERSION"
+  new_venv "$VENV" "$TORCH_VERSION"
   qpip "$VENV/bin/python" install -r "$LOCK"
   echo "$_stamp" > "$VENV/.spkpeft-lock"
 fi
 . "$VENV/bin/activate"
 # the project itself, without letting pip touch the locked dependencies
 qpip python install --no-deps -e .
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+test_env

@@ -11,13 +11,6 @@ cd "$(dirname "$0")/.."
 . scripts/_pip.sh
 VENV="${SPKPEFT_VENV:-.venv-latest}"
 TORCH_VERSION="${SPKPEFT_TORCH:-2.13.0}"
-rm -rf "$VENV"
-python3 -m venv "$VENV"
-qpip "$VENV/bin/python" install --upgrade pip
-qpip "$VENV/bin/python" install "torch==$TORCH_VERSION"
+new_venv "$VENV" "$TORCH_VERSION"
 qpip "$VENV/bin/python" install --upgrade --upgrade-strategy eager -e ".[test]"
-. "$VENV/bin/activate"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
-python -m pip list 2>/dev/null | grep -iE '^(torch|transformers|peft|accelerate|lhotse|numpy) ' >&2
-python -m pytest -q -p no:cacheprovider "$@"
+run_suite "$VENV" "$@"

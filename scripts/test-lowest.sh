@@ -12,10 +12,7 @@ cd "$(dirname "$0")/.."
 VENV="${SPKPEFT_VENV:-.venv-lowest}"
 TORCH_VERSION="${SPKPEFT_TORCH:-2.13.0}"
 command -v uv >/dev/null || python3 -m pip install -q uv
-rm -rf "$VENV"
-python3 -m venv "$VENV"
-qpip "$VENV/bin/python" install --upgrade pip
-qpip "$VENV/bin/python" install "torch==$TORCH_VERSION"
+new_venv "$VENV" "$TORCH_VERSION"
 torch_installed="$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')"
 torch_installed="${torch_installed%%+cu*}"  # a PyPI CUDA wheel reports +cuNNN, which no index lists
 mkdir -p "$VENV/spkpeft"
@@ -24,8 +21,4 @@ uv pip compile pyproject.toml --extra test --resolution lowest-direct --python-v
   --quiet -o "$VENV/spkpeft/lowest.txt"
 qpip "$VENV/bin/python" install -r "$VENV/spkpeft/lowest.txt"
 qpip "$VENV/bin/python" install --no-deps -e .
-. "$VENV/bin/activate"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
-python -m pip list 2>/dev/null | grep -iE '^(torch|transformers|peft|accelerate|lhotse|numpy) ' >&2
-python -m pytest -q -p no:cacheprovider "$@"
+run_suite "$VENV" "$@"

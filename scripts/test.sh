@@ -3,6 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_venv.sh
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 ruff check .
 python -m pytest -q "$@"
