@@ -30,8 +30,8 @@ from transformers.audio_utils import mel_filter_bank, window_function
 
 from spkpeft.backbones.families import FamilySpec, get_module
 from spkpeft.backbones.front_ends import FrontEnd
+from spkpeft.data.config import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 FRAME = 400  # 25 ms
 HOP = 160  # 10 ms
 N_FFT = 512

@@ -28,8 +28,8 @@ from transformers.audio_utils import mel_filter_bank
 
 from spkpeft.backbones.families import FamilySpec, get_module
 from spkpeft.backbones.front_ends import FrontEnd
+from spkpeft.data.config import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 N_FFT = 400
 HOP = 160
 

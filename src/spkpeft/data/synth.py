@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from spkpeft.data.config import SAMPLE_RATE
 from spkpeft.data.synth_units import INVENTORY, UNITS, parse_text
 
-SR = 16000
 HOP = 128  # 8 ms frames
 NFFT = 512
 _UNIT_INDEX = {u: i for i, u in enumerate(INVENTORY)}
@@ -134,7 +134,7 @@ def synthesize_aligned(
     voiced = _glottal_source(tracks["f0"], traits, rng, n)
     spec_v = _stft(voiced)
     spec_n = _stft(rng.standard_normal(n).astype(np.float32))
-    freqs = np.fft.rfftfreq(NFFT, 1 / SR)[None, :].astype(np.float32)  # (1, K)
+    freqs = np.fft.rfftfreq(NFFT, 1 / SAMPLE_RATE)[None, :].astype(np.float32)  # (1, K)
     env = _formant_env(tracks["formants"], traits.bandwidth_scale, freqs) * _nasal_zero(tracks["zero"], freqs)
     src_tilt = (10 ** (traits.tilt_db_oct * np.log2(np.maximum(freqs, 50) / 500) / 20)).astype(np.float32)
     frames = spec_v.shape[1]  # T + 1 (centred STFT): hold the last frame's parameters
@@ -218,7 +218,7 @@ def _hold(x: np.ndarray, frames: int) -> np.ndarray:
 
 
 def _frames(ms: float) -> int:
-    return max(1, int(round(ms / 1000 * SR / HOP)))
+    return max(1, int(round(ms / 1000 * SAMPLE_RATE / HOP)))
 
 
 def _smooth(x: np.ndarray, width: int) -> np.ndarray:
@@ -247,7 +247,7 @@ def _f0_track(
 def _glottal_source(f0: np.ndarray, traits: SpeakerTraits, rng: np.random.Generator, n: int) -> np.ndarray:
     """Rosenberg glottal-flow derivative (S,) following the frame-level F0 track."""
     f0_s = np.interp(np.arange(n) / HOP, np.arange(len(f0)), f0)
-    phase = np.mod(np.cumsum(f0_s / SR) + rng.uniform(), 1.0)
+    phase = np.mod(np.cumsum(f0_s / SAMPLE_RATE) + rng.uniform(), 1.0)
     oq = traits.open_quotient
     tp = 0.66 * oq
     flow = np.where(
@@ -291,7 +291,7 @@ def _channel(cond: Conditions, freqs: np.ndarray) -> np.ndarray:
 def _finish(wav: np.ndarray, cond: Conditions, rng: np.random.Generator) -> np.ndarray:
     """Add coloured background noise at the SNR and normalise the peak (channel gain kept)."""
     n = len(wav)
-    f = np.maximum(np.fft.rfftfreq(n, 1 / SR), 20.0)
+    f = np.maximum(np.fft.rfftfreq(n, 1 / SAMPLE_RATE), 20.0)
     spec = (rng.standard_normal(len(f)) + 1j * rng.standard_normal(len(f))) * f ** (-cond.noise_color / 2)
     noise = np.fft.irfft(spec, n)
     p_speech = np.mean(wav**2) + 1e-12

@@ -17,9 +17,10 @@ import numpy as np
 
 from spkpeft import progress
 from spkpeft.data.audio import write_audio
+from spkpeft.data.config import SAMPLE_RATE
 from spkpeft.data.make_trials import make_trials
 from spkpeft.data.manifest import CutSet, make_cut, save_manifest
-from spkpeft.data.synth import DEFAULT_DIFFICULTY, SR, SpeakerTraits, sample_speaker, synthesize
+from spkpeft.data.synth import DEFAULT_DIFFICULTY, SpeakerTraits, sample_speaker, synthesize
 from spkpeft.data.synth_units import random_text
 from spkpeft.data.trials import Trial, write_trials
 
@@ -68,7 +69,7 @@ def synth_utterance(seed: int, g: int, u: int, cfg: SynthConfig) -> tuple[np.nda
     for _ in range(20):  # draw texts until the rendering lands inside [min, max] seconds
         text = random_text(rng, target * 0.8, traits.rate)
         wav = synthesize(traits, text, rng, difficulty=cfg.difficulty)
-        if cfg.min_seconds <= len(wav) / SR <= cfg.max_seconds:
+        if cfg.min_seconds <= len(wav) / SAMPLE_RATE <= cfg.max_seconds:
             break
         target = (target + (cfg.min_seconds + cfg.max_seconds) / 2) / 2
     return wav, text
@@ -87,7 +88,7 @@ def synth_corpus(out_dir: str | Path, cfg: SynthConfig, manifest_name: str = "ma
         for u in range(cfg.utterances):
             wav, text = synth_utterance(cfg.seed, g, u, cfg)
             path = out / "audio" / spk / f"{spk}-{u:03d}.{cfg.audio_format}"
-            write_audio(path, wav, SR)
+            write_audio(path, wav, SAMPLE_RATE)
             cuts.append(make_cut(path.resolve(), f"{spk}/{spk}-{u:03d}", speaker=spk, text=text))
             bar.update()
     bar.close()

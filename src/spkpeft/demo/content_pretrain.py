@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spkpeft import progress
+from spkpeft.data.config import SAMPLE_RATE
 from spkpeft.data.synth import HOP, synthesize_aligned
 from spkpeft.data.synth_corpus import speaker_traits
 from spkpeft.data.synth_units import INVENTORY, random_text
@@ -101,7 +102,7 @@ def pretrain_content(backbone: nn.Module, items: list, cfg: ContentPretrainConfi
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-    crop = int(cfg.crop_seconds * 16000)
+    crop = int(cfg.crop_seconds * SAMPLE_RATE)
     backbone.train()
     loss_avg, correct, total = float("nan"), 0, 0
     bar = progress.bar(total=cfg.steps, desc="content pre-training")

@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spkpeft.data.config import SAMPLE_RATE
 from spkpeft.eval.table import EmbeddingTable
 from spkpeft.progress import track
 
 log = logging.getLogger(__name__)
 
 EmbedFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-SAMPLE_RATE = 16_000
 
 
 def chunk_starts(length: int, chunk: int, hop: int) -> list[int]:

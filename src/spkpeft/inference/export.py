@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from spkpeft.data.config import SAMPLE_RATE
 from spkpeft.inference.scoring_state import CALIBRATION_FILE, COHORT_FILE, SCORING_FILE
 
 log = logging.getLogger(__name__)
@@ -133,10 +134,10 @@ def probe_waveforms(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A padded batch (B, S) of deterministic noise-plus-tone signals and their lengths (B,)."""
     rng = np.random.default_rng(seed)
-    n = [int(s * 16000) for s in seconds]
+    n = [int(s * SAMPLE_RATE) for s in seconds]
     wav = torch.zeros(len(n), max(n))
     for i, k in enumerate(n):
-        t = np.arange(k) / 16000
+        t = np.arange(k) / SAMPLE_RATE
         x = 0.3 * np.sin(2 * np.pi * (120 + 40 * i) * t) + 0.05 * rng.standard_normal(k)
         wav[i, :k] = torch.from_numpy(x.astype(np.float32))
     return wav, torch.tensor(n)
