@@ -1,8 +1,8 @@
 """Typed configuration: dataclasses validated with OmegaConf, YAML files and ``a.b=c`` overrides.
 
-Rules (see DESIGN.md): field names = YAML keys = CLI override paths; an unknown key or a value of the
-wrong type is a :class:`ConfigError` naming the key and listing the valid ones; derived values are
-computed by the code that needs them and never written back into a config.
+Rules (docs/train.md, "Config reference"): field names = YAML keys = CLI override paths; an unknown
+key or a value of the wrong type is a :class:`ConfigError` naming the key and listing the valid ones;
+derived values are computed by the code that needs them and never written back into a config.
 
 Sections whose fields depend on a registered name (``method``, ``backend``, ``loss``) are parsed with
 :func:`parse_named`: the ``name`` key selects the registry entry and its config dataclass validates the
