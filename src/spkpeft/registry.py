@@ -36,8 +36,9 @@ class Registry(Generic[T]):
     ... def build_frozen(cfg, backbone): ...
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, plural: str = "") -> None:
         self.kind = kind
+        self.plural = plural or f"{kind}s"  # for messages: "valid corpora", "valid backbone families"
         self._entries: dict[str, Entry[T]] = {}
 
     def register(
@@ -55,7 +56,7 @@ class Registry(Generic[T]):
     def entry(self, name: str) -> Entry[T]:
         if name not in self._entries:
             raise RegistryError(
-                f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}"
+                f"unknown {self.kind} {name!r}; valid {self.plural}: {', '.join(self.names())}"
             )
         return self._entries[name]
 

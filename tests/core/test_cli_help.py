@@ -36,6 +36,14 @@ def test_method_help_lists_every_registered_method(capsys):
     assert all(name in text for name in METHODS.names())
 
 
+def test_prepare_help_lists_every_registered_corpus(capsys):
+    from spkpeft.data.corpora import CORPORA
+
+    text = _help(capsys, "data", "prepare")
+    for name in CORPORA.names():
+        assert f"  {name}  " in text and CORPORA.entry(name).doc in text
+
+
 def test_train_list_shows_every_recipe(capsys):
     assert main(["train", "--list"]) == 0
     out = capsys.readouterr().out

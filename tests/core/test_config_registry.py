@@ -53,3 +53,7 @@ def test_registry_lists_valid_names_and_parse_named():
     assert reg.build(cfg.name, cfg) == 3
     with pytest.raises(ConfigError, match="valid names: one"):
         parse_named(reg, {"name": "nope"}, "method")
+    irregular: Registry = Registry("corpus", "corpora")
+    irregular.register("vox")(lambda: 0)
+    with pytest.raises(RegistryError, match="unknown corpus 'timit'; valid corpora: vox"):
+        irregular.get("timit")

@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 
 from spkpeft.cli import main
+from spkpeft.data.corpora import prepare
 from spkpeft.data.manifest import cut_speaker, load_manifest
-from spkpeft.data.prepare import prepare
 from spkpeft.data.trials import Trial, check_trials
 
 NESTED = {f"corpus{c}/spk{s}": [0.4, 0.5, 0.6] for c in (1, 2) for s in range(4)}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from spkpeft.data.corpora import CORPORA, prepare
 from spkpeft.data.kaldi_io import export_kaldi, import_kaldi
 from spkpeft.data.manifest import cut_speaker, cut_text, load_manifest
-from spkpeft.data.prepare import prepare
 from spkpeft.data.trials import read_trials
 
 
@@ -151,5 +151,22 @@ def test_kaldi_import_without_segments(tmp_path, write_wav):
 
 
 def test_unknown_corpus_lists_valid_ones(tmp_path, write_wav):
-    with pytest.raises(ValueError, match="voxceleb, cnceleb"):
+    valid = ", ".join(CORPORA.names())
+    with pytest.raises(ValueError, match=f"unknown corpus 'timit'; valid corpora: {valid}$"):
         prepare("timit", tmp_path, tmp_path)
+
+
+# the test that prepares each registered corpus from a fake tree in its real layout (folder: also the
+# synthetic trees of test_manifest_ops.py); a new corpus needs a test here
+CORPUS_TESTS = {
+    "voxceleb": test_voxceleb_layout_ids_splits_and_official_trials,
+    "cnceleb": test_cnceleb_layout_train_eval_and_trials,
+    "librispeech": test_librispeech_via_lhotse_recipe,
+    "musan": test_musan_and_rir_categories,
+    "rir": test_musan_and_rir_categories,
+    "folder": test_folder_corpus_on_real_speech,
+}
+
+
+def test_every_registered_corpus_is_tested():
+    assert sorted(CORPUS_TESTS) == CORPORA.names()

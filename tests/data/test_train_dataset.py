@@ -107,7 +107,7 @@ def test_config_errors_name_the_field():
 
 
 def test_loader_on_real_speech_folder_corpus(real_speech, tmp_path):
-    from spkpeft.data.prepare import prepare
+    from spkpeft.data.corpora import prepare
 
     manifest = prepare("folder", real_speech / "librispeech-test-other", tmp_path)["folder"]
     cfg = DataConfig(train_manifest=str(manifest), crop_seconds=1.0, speed_perturb=True, seed=2)

@@ -80,7 +80,7 @@ class FamilySpec:
         return self.pre_ln if isinstance(self.pre_ln, bool) else bool(getattr(config, self.pre_ln))
 
 
-FAMILIES: Registry[FamilySpec] = Registry("backbone family")
+FAMILIES: Registry[FamilySpec] = Registry("backbone family", "backbone families")
 
 _SPECS = [
     FamilySpec("wavlm", "wavlm", "WavLMModel", "WavLMConfig", attention="relative_bias"),

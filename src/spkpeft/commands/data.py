@@ -5,13 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 
+from spkpeft.data.corpora import CORPORA, describe
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("data", help="speech data: manifests, trials, checks, synthetic corpus")
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
 
-    q = sub.add_parser("prepare", help="corpus on disk -> lhotse CutSet manifests (+ trial lists)")
-    q.add_argument("corpus", help="voxceleb | cnceleb | librispeech | musan | rir | folder")
+    q = sub.add_parser(
+        "prepare",
+        help="corpus on disk -> lhotse CutSet manifests (+ trial lists)",
+        description=f"Corpora (docs/data.md shows the layout each expects):\n{describe()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    q.add_argument("corpus", metavar="CORPUS", help=f"one of: {', '.join(CORPORA.names())}")
     q.add_argument("root", help="the corpus directory as distributed")
     q.add_argument("out", help="output directory for the manifests")
     q.add_argument("--jobs", type=int, default=1, help="parallel processes reading audio headers")
@@ -109,7 +116,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from spkpeft.data.prepare import prepare
+    from spkpeft.data.corpora import prepare
 
     out = prepare(args.corpus, args.root, args.out, num_jobs=args.jobs, speaker_level=args.speaker_level)
     _print_manifests(out)

@@ -3,7 +3,8 @@
 ``folder``, ``voxceleb`` and ``cnceleb`` are scanned here because their cut ids must match the
 official trial lists (lhotse's VoxCeleb recipe renames utterances ``id10270-5r0dWxy17C8-00001`` and
 needs the metadata CSVs; lhotse has no CN-Celeb recipe). ``librispeech``, ``musan`` and ``rir`` use
-lhotse's recipes (:mod:`spkpeft.data.prepare_lhotse`).
+lhotse's recipes (:mod:`spkpeft.data.prepare_lhotse`). :data:`spkpeft.data.corpora.CORPORA` names them
+all and dispatches (``spkpeft.data.corpora.prepare``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -275,31 +276,3 @@ def _cnceleb_eval(cn1: Path, out: Path, num_jobs: int) -> dict[str, Path]:
         write_trials(trials, out / "trials" / "cnceleb1.txt")
         outputs["cnceleb1_trials"] = out / "trials" / "cnceleb1.txt"
     return outputs
-
-
-def preparers() -> dict[str, Callable[..., dict[str, Path]]]:
-    """Corpus name -> ``prepare(root, out, num_jobs=1) -> {manifest name: path}``."""
-    from spkpeft.data import prepare_lhotse
-
-    return {
-        "voxceleb": prepare_voxceleb,
-        "cnceleb": prepare_cnceleb,
-        "librispeech": prepare_lhotse.prepare_librispeech,
-        "musan": prepare_lhotse.prepare_musan,
-        "rir": prepare_lhotse.prepare_rir,
-        "folder": prepare_folder,
-    }
-
-
-def prepare(
-    corpus: str, root: str | Path, out: str | Path, num_jobs: int = 1, speaker_level: int | None = None
-) -> dict[str, Path]:
-    """Prepare ``corpus`` found at ``root`` into ``out``; ``speaker_level`` only for ``folder``."""
-    table = preparers()
-    if corpus not in table:
-        raise ValueError(f"unknown corpus {corpus!r}; valid corpora: {', '.join(table)}")
-    if speaker_level is not None:
-        if corpus != "folder":
-            raise ValueError(f"--speaker-level applies to corpus 'folder' only, not {corpus!r}")
-        return prepare_folder(root, out, num_jobs=num_jobs, speaker_level=speaker_level)
-    return table[corpus](root, out, num_jobs=num_jobs)
