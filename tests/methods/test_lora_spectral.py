@@ -144,6 +144,7 @@ def test_only_method_params_train_and_all_get_grads(name: str, fam: str, saved_d
     trainable = {id(p) for p in bb.parameters() if p.requires_grad}
     assert trainable == {id(p) for p in own.values()} and trainable
     assert set(method.param_groups()) == {"spectral" if name == "spectral" else "lora"}
+    assert set(method.param_groups()) == set(type(method.cfg).GROUPS)
     train_step(bb, method, wav)  # zero factors get a gradient here (their partner is non-zero) and move
     for p in own.values():
         p.grad = None

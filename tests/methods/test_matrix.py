@@ -75,6 +75,7 @@ def test_only_method_params_train_and_all_get_gradients(name, family):
     assert trainable == {id(p) for p in own.values()}
     groups = method.param_groups()
     assert sorted(id(p) for g in groups.values() for p in g) == sorted(id(p) for p in own.values())
+    assert sorted(groups) == sorted(type(method.cfg).GROUPS)  # the groups the optimiser is told of
     if name == "frozen":
         assert own == {}
         return

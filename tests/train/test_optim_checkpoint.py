@@ -47,6 +47,24 @@ def test_param_groups_reject_typo_and_skip_frozen():
         param_groups(_groups(), OptimConfig(lr={"adapter": 1e-3}))
 
 
+def test_lr_may_name_any_declared_group_so_stages_share_one_optim_section(monkeypatch):
+    from spkpeft.methods import METHODS, MethodConfig
+    from spkpeft.registry import Entry
+
+    cfg = OptimConfig(lr={"prompt": 1e-2, "gate": 1e-2, "default": 1e-3})  # no prompt/gate in _groups()
+    assert {g["name"]: g["lr"] for g in param_groups(_groups(), cfg)} == {"adapter": 1e-3, "backend": 1e-3}
+    routed = OptimConfig(lr={"router": 1e-2, "default": 1e-3})
+    with pytest.raises(ConfigError, match="unknown parameter group.*router"):
+        param_groups(_groups(), routed)
+
+    class RouterConfig(MethodConfig):  # a new method declares its group; optim needs no edit
+        GROUPS = ("router",)
+
+    entries = {**METHODS._entries, "router": Entry("router", lambda cfg, bb: None, RouterConfig, "")}
+    monkeypatch.setattr(METHODS, "_entries", entries)
+    assert [g["name"] for g in param_groups(_groups(), routed)] == ["adapter", "backend"]
+
+
 @pytest.mark.parametrize(
     "name,cls", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW), ("sgd", torch.optim.SGD)]
 )

@@ -106,6 +106,18 @@ def test_stage_switch_rules_and_trainable_groups():
     assert tm.head.margin == pytest.approx(0.4) and torch.equal(tm.head.weight, head)  # same weights
 
 
+def test_a_method_group_its_config_does_not_declare_is_refused(monkeypatch):
+    from spkpeft.train.module import TrainModule
+
+    model = build_speaker_model(load_experiment("tiny", ["method={name: adapter, bottleneck: 4}"]))
+    head = torch.nn.Linear(2, 2)
+    TrainModule(model, head)  # the adapter returns exactly what AdapterConfig.GROUPS declares
+    extra = {**model.method.param_groups(), "router": [torch.nn.Parameter(torch.zeros(2))]}
+    monkeypatch.setattr(model.method, "param_groups", lambda: extra)
+    with pytest.raises(ValueError, match=r"returns parameter group\(s\) \['router'\] that AdapterConfig"):
+        TrainModule(model, head)
+
+
 def test_lora_merges_into_the_backbone_when_full_follows():
     """WeSpeaker's w2v-BERT recipe: LoRA (stage 1) is folded into the weights before full fine-tuning."""
     from spkpeft.experiment import resolve_stages

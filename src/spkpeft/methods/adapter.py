@@ -21,6 +21,7 @@ from spkpeft.methods.module_method import ModuleMethod
 
 @dataclass
 class AdapterConfig(MethodConfig):
+    GROUPS = ("adapter",)
     name: str = "adapter"
     bottleneck: int = 256
     scale: float = 0.5

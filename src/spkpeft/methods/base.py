@@ -8,7 +8,7 @@ parameter prefix (its registered name) so its parameters can be saved and loaded
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -22,8 +22,14 @@ class MergeNotSupported(NotImplementedError):
 
 @dataclass
 class MethodConfig:
-    """Fields common to every method config. Subclasses add their own (with paper defaults)."""
+    """Fields common to every method config. Subclasses add their own (with paper defaults).
 
+    ``GROUPS`` (a class constant, not a config field) declares the parameter-group names the method's
+    ``param_groups()`` returns: the keys ``optim.lr`` and ``stages[].trainable`` may use for it. The
+    optimiser accepts every group some registered method declares (:func:`declared_groups`).
+    """
+
+    GROUPS: ClassVar[tuple[str, ...]] = ()
     name: str = ""
 
 
@@ -57,3 +63,11 @@ class Method(Protocol):
 
 
 METHODS: Registry = Registry("method")
+
+
+def declared_groups() -> set[str]:
+    """Every parameter-group name a registered method declares (the union of their ``GROUPS``).
+
+    Complete once :mod:`spkpeft.methods` is imported (its modules register themselves).
+    """
+    return {g for name in METHODS.names() for g in METHODS.config_cls(name).GROUPS}

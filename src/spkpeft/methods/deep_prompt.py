@@ -20,6 +20,7 @@ from spkpeft.methods.prompt_bank import PromptBank
 
 @dataclass
 class DeepPromptConfig(MethodConfig):
+    GROUPS = ("prompt",)
     name: str = "deep_prompt"
     prompt_length: int = 30
 

@@ -15,6 +15,7 @@ from spkpeft.methods.module_method import ModuleMethod
 
 @dataclass
 class FullConfig(MethodConfig):
+    GROUPS = ("backbone",)
     name: str = "full"
     train_feature_encoder: bool = False
 

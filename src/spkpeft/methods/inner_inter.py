@@ -19,6 +19,7 @@ from spkpeft.methods.bottleneck import Bottleneck
 
 @dataclass
 class InnerInterConfig(AdapterConfig):
+    GROUPS = ("adapter",)
     name: str = "inner_inter"
     inter_bottleneck: int = 256
     inter_scale: float = 1.0

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 class LoraMethodConfig(MethodConfig):
     """LoRA on the attention projections (paper defaults: r 16 on q/k/v)."""
 
+    GROUPS = ("lora",)
+
     name: str = "lora"
     r: int = 16
     alpha: float = 16.0  # scale alpha / r = 1; the SpectralFT paper's LoRA baseline used 1.6 (scale 0.1)

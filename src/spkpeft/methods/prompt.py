@@ -20,6 +20,7 @@ from spkpeft.methods.prompt_bank import PromptBank
 
 @dataclass
 class PromptConfig(MethodConfig):
+    GROUPS = ("prompt",)
     name: str = "prompt"
     prompt_length: int = 30
 

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 class SpectralConfig(MethodConfig):
     """SpectralFT: tune the top-k singular vectors of the target projections with rank-r updates."""
 
+    GROUPS = ("spectral",)
+
     name: str = "spectral"
     k: int = 256
     r: int = 16

@@ -30,6 +30,7 @@ from spkpeft.methods.prompt_bank import PromptBank
 
 @dataclass
 class UniPETConfig(MethodConfig):
+    GROUPS = ("adapter", "gate", "prompt")
     name: str = "unipet"
     bottleneck: int = 256
     scale: float = 0.5

@@ -9,6 +9,7 @@ from torch import nn
 
 from spkpeft.config import ConfigError
 from spkpeft.model import SpeakerModel
+from spkpeft.train.optim import TRAINER_GROUPS
 
 
 class TrainModule(nn.Module):
@@ -27,6 +28,12 @@ class TrainModule(nn.Module):
         method = self.model.method
         self._own = dict(method.own_parameters())
         self._method_groups = {k: list(v) for k, v in method.param_groups().items()}
+        declared = type(method.cfg).GROUPS
+        if undeclared := sorted(set(self._method_groups) - set(declared)):
+            raise ValueError(
+                f"method {method.name!r} returns parameter group(s) {undeclared} that "
+                f"{type(method.cfg).__name__}.GROUPS {declared} does not declare"
+            )
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor):  # noqa: ANN201
         return self.head(self.model(wav, lengths), labels)
@@ -34,7 +41,7 @@ class TrainModule(nn.Module):
     def groups(self) -> dict[str, list[nn.Parameter]]:
         """Group name -> parameters: the method's groups, ``backend`` and ``loss``."""
         out = {k: list(v) for k, v in self._method_groups.items()}
-        for name in ("backend", "loss"):
+        for name in TRAINER_GROUPS:
             if name in out:
                 raise ValueError(f"method {self.model.method.name!r} uses the reserved group name {name!r}")
         out["backend"] = list(self.model.backend.parameters())
@@ -45,7 +52,7 @@ class TrainModule(nn.Module):
         """Train the groups in ``names`` (``None``: all; ``method`` = every method group); freeze the
         rest of the whole module. Returns the trained group names."""
         groups = self.groups()
-        method_groups = [g for g in groups if g not in ("backend", "loss")]
+        method_groups = [g for g in groups if g not in TRAINER_GROUPS]
         chosen: list[str] = []
         for n in list(groups) if names is None else names:
             if n == "method":

@@ -1,8 +1,9 @@
 """Optimiser and learning-rate schedule: per-group learning rates, warm-up, then cosine or exponential decay.
 
-Parameter groups are named (``adapter``, ``gate``, ``prompt``, ``lora``, ``spectral``, ``backbone`` from
-the method; ``backend`` and ``loss`` from the trainer). Each named group gets the learning rate of its own
-key in ``optim.lr``, or ``optim.lr.default`` when it has none.
+Parameter groups are named: the method's (each method declares its names in its config's ``GROUPS``:
+``adapter``, ``gate``, ``prompt``, ``lora``, ``spectral``, ``backbone``, ...) and the trainer's ``backend``
+and ``loss``. Each named group gets the learning rate of its own key in ``optim.lr``, or
+``optim.lr.default`` when it has none.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from spkpeft.config import ConfigError
 
 log = logging.getLogger(__name__)
 
-KNOWN_GROUPS = ("adapter", "gate", "prompt", "lora", "spectral", "backbone", "backend", "loss")
+TRAINER_GROUPS = ("backend", "loss")  # added to the method's groups by train/module.py
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "exponential", "constant")
 
@@ -83,10 +84,11 @@ def param_groups(
 ) -> list[dict]:
     """Torch param-group dicts (one per non-empty named group, trainable parameters only).
 
-    ``lr`` keys that name no group of this model or of :data:`KNOWN_GROUPS` are a :class:`ConfigError`
-    (a typo would otherwise silently train that group at the default rate).
+    ``lr`` keys that name no group of this model, of any registered method (:func:`known_groups`) or of
+    :data:`TRAINER_GROUPS` are a :class:`ConfigError` (a typo would otherwise silently train that group at
+    the default rate); a group of another method is fine, as stages share one ``optim`` section.
     """
-    valid = set(groups) | set(KNOWN_GROUPS) | {"default"}
+    valid = set(groups) | known_groups()
     bad = [k for k in cfg.lr if k not in valid]
     if bad:
         raise ConfigError(
@@ -102,6 +104,13 @@ def param_groups(
     if not out:
         raise ConfigError("nothing to train: every parameter group is frozen or empty")
     return out
+
+
+def known_groups() -> set[str]:
+    """Names an ``optim.lr`` key may take: groups registered methods declare, the trainer's, ``default``."""
+    from spkpeft.methods import declared_groups  # here: reading an optim section imports no method
+
+    return declared_groups() | set(TRAINER_GROUPS) | {"default"}
 
 
 def build_optimizer(groups: list[dict], cfg: OptimConfig) -> torch.optim.Optimizer:
