@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from spkpeft.backends import BACKENDS
+from spkpeft.backends import BACKENDS, layer_sum_backends
 from spkpeft.config import parse_named
 
 L1, D = 4, 32  # hidden states (L+1) and hidden size of a tiny backbone
@@ -24,7 +24,7 @@ TINY = {
     "mhfa": {"heads": 4, "compression_dim": 8, "embed_dim": 16},
     "adapter_mfa": {"adapter_dim": 6, "embed_dim": 10},
 }
-HAS_LAYER_SUM = {"linear", "ecapa_tdnn", "mhfa"}
+HAS_LAYER_SUM = set(layer_sum_backends())  # what the configs declare (LAYER_SUM); checked below
 NO_LAYER_WEIGHTS = {"adapter_mfa"}  # one adapter per state, no weighting
 
 
@@ -99,8 +99,9 @@ def test_post_aggregate_contract(name):
         return 2.0 * x + 1.0
 
     if name not in HAS_LAYER_SUM:
-        with pytest.raises(ValueError, match="post_aggregate"):
+        with pytest.raises(ValueError, match="post_aggregate") as refused:
             model(h, mask, post_aggregate=double)
+        assert f"back-end ({', '.join(sorted(HAS_LAYER_SUM))})" in str(refused.value)  # the real ones
         return
     with torch.no_grad():
         plain = model(h, mask)

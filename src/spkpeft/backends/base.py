@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -29,9 +30,19 @@ BACKENDS: Registry = Registry("backend")
 
 @dataclass
 class BackendConfig:
-    """Fields common to every back-end config; subclasses add their own (with paper defaults)."""
+    """Fields common to every back-end config; subclasses add their own (with paper defaults).
 
+    ``LAYER_SUM`` (a class constant, not a config field) declares that the back-end has a weighted layer
+    sum and applies ``post_aggregate`` to it; back-ends declaring False reject ``post_aggregate``.
+    """
+
+    LAYER_SUM: ClassVar[bool] = False
     name: str = ""
+
+
+def layer_sum_backends() -> list[str]:
+    """The registered back-ends that declare a weighted layer sum (so take an inter adapter)."""
+    return [n for n in BACKENDS.names() if BACKENDS.config_cls(n).LAYER_SUM]
 
 
 def check_inputs(
@@ -66,5 +77,6 @@ def reject_post_aggregate(post_aggregate: PostAggregate | None, who: str) -> Non
     if post_aggregate is not None:
         raise ValueError(
             f"backend {who!r} has no weighted layer sum, so post_aggregate (the inter adapter) cannot be "
-            "applied; use a weighted-sum back-end (linear, ecapa_tdnn, mhfa) or a method without one"
+            f"applied; use a weighted-sum back-end ({', '.join(layer_sum_backends())}) or a method without "
+            "one"
         )

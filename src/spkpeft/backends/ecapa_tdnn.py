@@ -36,6 +36,8 @@ class EcapaTdnnConfig(BackendConfig):
     normalize_layers: layer-normalise each hidden state before the weighted sum.
     """
 
+    LAYER_SUM = True
+
     name: str = "ecapa_tdnn"
     channels: int = 512
     embed_dim: int = 192

@@ -24,6 +24,8 @@ class LinearBackendConfig(BackendConfig):
     normalize_layers: layer-normalise each hidden state before the weighted sum.
     """
 
+    LAYER_SUM = True
+
     name: str = "linear"
     embed_dim: int = 256
     normalize_layers: bool = False

@@ -26,6 +26,8 @@ class MhfaConfig(BackendConfig):
     normalize_layers: layer-normalise each hidden state before the weighted sums.
     """
 
+    LAYER_SUM = True
+
     name: str = "mhfa"
     heads: int = 32
     compression_dim: int = 128
