@@ -6,6 +6,11 @@ import pytest
 import torch
 
 from spkpeft.backbones import BackboneHook, Frames, load_backbone
+from spkpeft.backbones.attention_inputs import ATTENTION_INPUTS
+from spkpeft.backbones.families import FAMILIES, family_spec
+from spkpeft.backbones.front_ends import FRONT_ENDS
+from spkpeft.backbones.positions import POSITIONS
+from spkpeft.backbones.presets import PRESETS
 
 TINY = ["tiny-wavlm", "tiny-hubert", "tiny-wav2vec2"]
 STABLE = dict(do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True)
@@ -104,7 +109,20 @@ class _Prefix(BackboneHook):
         return frames.strip(h, self.p)
 
 
-@pytest.mark.parametrize("name", [*TINY, "tiny-whisper", "tiny-w2v-bert"])
+ALL_FAMILIES = [*TINY, "tiny-whisper", "tiny-w2v-bert"]  # one tiny preset per registered family
+
+
+def test_tiny_presets_cover_every_family_and_every_family_part():
+    """Each registered family has a tiny preset here, and every registered front end, positional scheme
+    and attention-input scheme is used by a family (so the family matrix runs it)."""
+    assert sorted(PRESETS[p].family for p in ALL_FAMILIES) == FAMILIES.names()
+    specs = [family_spec(n) for n in FAMILIES.names()]
+    assert sorted({s.front_end for s in specs}) == FRONT_ENDS.names()
+    assert sorted({s.positions for s in specs}) == POSITIONS.names()
+    assert sorted({s.attention for s in specs}) == ATTENTION_INPUTS.names()
+
+
+@pytest.mark.parametrize("name", ALL_FAMILIES)
 def test_hooks_prefix_frames_never_reach_states_and_handle_removes(name):
     bb = _backbone(name)
     wav, lengths = torch.randn(2, 6000), torch.tensor([6000, 4000])

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_lora_spectral import METHOD_NAMES as PEFT_LAYERS  # the weight-update methods' matrix
 
 from spkpeft.backbones import load_backbone
+from spkpeft.backbones.families import FAMILIES as FAMILY_REGISTRY
+from spkpeft.backbones.presets import PRESETS
 from spkpeft.methods import METHODS, MergeNotSupported
 from spkpeft.methods.io import load_method, save_method
+from spkpeft.train.optim import TRAINER_GROUPS
 
 FAMILIES = ["tiny-wavlm", "tiny-hubert", "tiny-wav2vec2", "tiny-whisper", "tiny-w2v-bert"]
 IDENTITY_AT_INIT = ["frozen", "full", "adapter", "inner_inter"]  # output == frozen backbone at init
@@ -15,6 +19,17 @@ PROMPTED = ["prompt", "deep_prompt", "unipet"]  # prompts are attended to from t
 HOOKED = ["adapter", "inner_inter", "prompt", "deep_prompt", "unipet"]
 ALL = IDENTITY_AT_INIT + PROMPTED
 SMALL = dict(bottleneck=8, inter_bottleneck=8, prompt_length=4)
+
+
+def test_the_two_method_matrices_cover_every_registered_method_and_family():
+    assert sorted(ALL + PEFT_LAYERS) == METHODS.names() and not set(ALL) & set(PEFT_LAYERS)
+    assert sorted(PRESETS[p].family for p in FAMILIES) == FAMILY_REGISTRY.names()
+
+
+def test_declared_groups_leave_the_trainer_groups_alone():
+    for name in METHODS.names():
+        groups = METHODS.config_cls(name).GROUPS
+        assert not set(groups) & {*TRAINER_GROUPS, "default", "method"}, f"{name} declares {groups}"
 
 
 def _cfg(name: str):
