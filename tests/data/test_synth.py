@@ -8,6 +8,7 @@ import torch
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from spkpeft.data.baseline import cosine_scores, equal_error_rate, mean_mfcc, mfcc_cosine_eer
+from spkpeft.data.config import SAMPLE_RATE
 from spkpeft.data.manifest import cut_text, load_manifest, load_utterances
 from spkpeft.data.synth import sample_speaker, synthesize
 from spkpeft.data.synth_corpus import (
@@ -84,18 +85,26 @@ def test_voiced_units_follow_speaker_f0():
     assert set(UNITS) == set(INVENTORY)
 
 
-def test_faster_than_real_time():
+@pytest.fixture
+def one_torch_thread():  # noqa: ANN201
+    """torch on one intra-op thread for the test, the caller's setting restored after it."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_faster_than_real_time_per_cpu_second(one_torch_thread):
     cfg = SynthConfig()
     synth_utterance(0, 0, 0, cfg)  # warm-up
-    t0, audio = time.perf_counter(), 0.0
+    t0, audio = time.process_time(), 0.0
     for u in range(8):
         wav, _ = synth_utterance(0, 1, u, cfg)
-        audio += len(wav) / 16000
-    rtf = audio / (time.perf_counter() - t0)
-    # the target is >= 50x on one core (benchmarks/data_loader.py measures it); a loaded shared CI
-    # machine gets a generous margin
-    assert rtf > 10, f"synth runs only {rtf:.1f}x real time"
+        audio += len(wav) / SAMPLE_RATE
+    rtf = audio / (time.process_time() - t0)
+    # CPU time of this process, so other processes on a shared machine do not count; one core does
+    # >= 50x (benchmarks/data_loader.py measures it), the margin covers slower CPUs
+    assert rtf > 10, f"synth runs only {rtf:.1f}x real time per CPU second"
 
 
 def test_mfcc_cosine_baseline_is_imperfect_but_speakers_are_distinguishable(tmp_path):
