@@ -4,31 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
+from dummies import Tones, tone_corpus
 
-from spkpeft.data.audio import write_audio
 from spkpeft.data.make_trials import make_trials
-from spkpeft.data.manifest import CutSet, make_cut, save_manifest
 from spkpeft.data.trials import write_trials
 
-
-def tone(seconds: float, freq: float, seed: int) -> np.ndarray:
-    t = np.arange(int(seconds * 16000)) / 16000
-    noise = np.random.default_rng(seed).normal(0, 0.05, len(t))
-    return (0.3 * np.sin(2 * np.pi * freq * t) + 0.1 * np.sin(2 * np.pi * 2.5 * freq * t) + noise).astype(
-        np.float32
-    )
+VOICES = Tones(base_hz=110, step_hz=70, noise=0.05, overtone=0.1, seed_stride=100)
 
 
 def _corpus(root: Path, name: str, speakers: range, durations: tuple[float, ...]) -> Path:
-    cuts = []
-    for s in speakers:
-        for n, dur in enumerate(durations):
-            path = root / name / f"spk{s}" / f"utt{n}.wav"
-            write_audio(path, tone(dur, 110 + 70 * s, seed=100 * s + n), 16000)
-            cuts.append(make_cut(path, f"spk{s}/utt{n}", speaker=f"spk{s}"))
-    return save_manifest(CutSet.from_cuts(cuts), root / f"{name}.jsonl.gz")
+    """``root/name/spkS/uttN.wav`` for S in ``speakers`` (each a tone of :data:`VOICES`), manifest
+    ``root/name.jsonl.gz``."""
+    layout = {f"spk{s}": durations for s in speakers}
+    return tone_corpus(root / name, layout, root / f"{name}.jsonl.gz", VOICES, first_index=speakers.start)
 
 
 @pytest.fixture(scope="session")

@@ -4,33 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-from spkpeft.data.audio import write_audio
-from spkpeft.data.manifest import CutSet, make_cut, save_manifest
+from dummies import Tones, tone_corpus
 
 CONFIGS = Path(__file__).resolve().parents[2] / "src" / "spkpeft" / "configs"
 TINY = CONFIGS / "tiny.yaml"
-
-
-def _tone(seconds: float, freq: float, seed: int) -> np.ndarray:
-    t = np.arange(int(seconds * 16000)) / 16000
-    noise = np.random.default_rng(seed).normal(0, 0.05, len(t))
-    return (0.3 * np.sin(2 * np.pi * freq * t) + noise).astype(np.float32)
 
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """4 speakers x 3 utterances of 0.6-1 s (one tone per speaker); returns the manifest path."""
     root = tmp_path_factory.mktemp("corpus")
-    cuts = []
-    for s in range(4):
-        for n, dur in enumerate((0.6, 0.8, 1.0)):
-            path = root / f"spk{s}" / f"utt{n}.wav"
-            write_audio(path, _tone(dur, 150 + 120 * s, seed=10 * s + n), 16000)
-            cuts.append(make_cut(path, f"spk{s}/utt{n}", speaker=f"spk{s}"))
-    return save_manifest(CutSet.from_cuts(cuts), root / "train.jsonl.gz")
+    layout = {f"spk{s}": (0.6, 0.8, 1.0) for s in range(4)}
+    voices = Tones(base_hz=150, step_hz=120, noise=0.05, seed_stride=10)
+    return tone_corpus(root, layout, root / "train.jsonl.gz", voices)
 
 
 @pytest.fixture
