@@ -11,7 +11,7 @@ from spkpeft.backbones.families import FAMILIES as FAMILY_REGISTRY
 from spkpeft.backbones.presets import PRESETS
 from spkpeft.methods import METHODS, MergeNotSupported
 from spkpeft.methods.io import load_method, save_method
-from spkpeft.train.optim import TRAINER_GROUPS
+from spkpeft.train.module import TRAINER_GROUPS
 
 FAMILIES = ["tiny-wavlm", "tiny-hubert", "tiny-wav2vec2", "tiny-whisper", "tiny-w2v-bert"]
 IDENTITY_AT_INIT = ["frozen", "full", "adapter", "inner_inter"]  # output == frozen backbone at init

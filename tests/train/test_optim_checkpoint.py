@@ -48,22 +48,12 @@ def test_param_groups_reject_typo_and_skip_frozen():
         param_groups(_groups(), OptimConfig(lr={"adapter": 1e-3}))
 
 
-def test_lr_may_name_any_declared_group_so_stages_share_one_optim_section(monkeypatch):
-    from spkpeft.methods import METHODS, MethodConfig
-    from spkpeft.registry import Entry
-
+def test_lr_may_name_a_known_group_the_model_lacks():
     cfg = OptimConfig(lr={"prompt": 1e-2, "gate": 1e-2, "default": 1e-3})  # no prompt/gate in _groups()
-    assert {g["name"]: g["lr"] for g in param_groups(_groups(), cfg)} == {"adapter": 1e-3, "backend": 1e-3}
-    routed = OptimConfig(lr={"router": 1e-2, "default": 1e-3})
-    with pytest.raises(ConfigError, match="unknown parameter group.*router"):
-        param_groups(_groups(), routed)
-
-    class RouterConfig(MethodConfig):  # a new method declares its group; optim needs no edit
-        GROUPS = ("router",)
-
-    entries = {**METHODS._entries, "router": Entry("router", lambda cfg, bb: None, RouterConfig, "")}
-    monkeypatch.setattr(METHODS, "_entries", entries)
-    assert [g["name"] for g in param_groups(_groups(), routed)] == ["adapter", "backend"]
+    with pytest.raises(ConfigError, match=r"unknown parameter group\(s\) \['prompt', 'gate'\]"):
+        param_groups(_groups(), cfg)
+    groups = param_groups(_groups(), cfg, known=["prompt", "gate", "lora"])
+    assert {g["name"]: g["lr"] for g in groups} == {"adapter": 1e-3, "backend": 1e-3}
 
 
 REFERENCE = {  # torch's own optimiser with the settings of the config below

@@ -106,12 +106,23 @@ def test_stage_switch_rules_and_trainable_groups():
     assert tm.head.margin == pytest.approx(0.4) and torch.equal(tm.head.weight, head)  # same weights
 
 
-def test_a_method_group_its_config_does_not_declare_is_refused(monkeypatch):
+def test_groups_are_what_methods_declare(monkeypatch):
+    from spkpeft.methods import METHODS, MethodConfig
+    from spkpeft.registry import Entry
     from spkpeft.train.module import TrainModule
 
     model = build_speaker_model(load_experiment("tiny", ["method={name: adapter, bottleneck: 4}"]))
     head = torch.nn.Linear(2, 2)
-    TrainModule(model, head)  # the adapter returns exactly what AdapterConfig.GROUPS declares
+    tm = TrainModule(model, head)  # the adapter returns exactly what AdapterConfig.GROUPS declares
+    before = {"adapter", "gate", "prompt", "lora", "spectral", "backbone", "backend", "loss"}  # the old list
+    assert tm.known_groups() == before
+
+    class RouterConfig(MethodConfig):  # a new method declares its group: the trainer knows it, no edit
+        GROUPS = ("router",)
+
+    entries = {**METHODS._entries, "router": Entry("router", lambda cfg, bb: None, RouterConfig, "")}
+    monkeypatch.setattr(METHODS, "_entries", entries)
+    assert "router" in tm.known_groups()
     extra = {**model.method.param_groups(), "router": [torch.nn.Parameter(torch.zeros(2))]}
     monkeypatch.setattr(model.method, "param_groups", lambda: extra)
     with pytest.raises(ValueError, match=r"returns parameter group\(s\) \['router'\] that AdapterConfig"):

@@ -20,6 +20,7 @@ TWO_STAGES = [
     "train.log_every=1",
     "train.keep_checkpoints=0",
     "train.epochs=1",
+    "optim.lr.lora=1.0e-3",  # valid in the frozen stage too: the trainer knows every declared group
     "stages=[{name: warm, trainable: [backend, loss], margin_warmup_end: 0.5},"
     " {name: joint, method: {name: lora, r: 2}, optim: {lr: {default: 1.0e-3}}, loss: {margin: 0.3}}]",
 ]

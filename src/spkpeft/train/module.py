@@ -8,8 +8,11 @@ import torch
 from torch import nn
 
 from spkpeft.config import ConfigError
+from spkpeft.methods import declared_groups
 from spkpeft.model import SpeakerModel
-from spkpeft.train.optim import TRAINER_GROUPS
+
+TRAINER_GROUPS = ("backend", "loss")
+"""The groups :class:`TrainModule` adds to the method's: the back-end and the loss head."""
 
 
 class TrainModule(nn.Module):
@@ -47,6 +50,11 @@ class TrainModule(nn.Module):
         out["backend"] = list(self.model.backend.parameters())
         out["loss"] = list(self.head.parameters())
         return out
+
+    def known_groups(self) -> set[str]:
+        """Every group a stage's model may have: those registered methods declare (``GROUPS``), and
+        :data:`TRAINER_GROUPS`; ``optim.lr`` may name any of them."""
+        return declared_groups() | set(TRAINER_GROUPS)
 
     def set_trainable(self, names: Sequence[str] | None, where: str = "trainable") -> list[str]:
         """Train the groups in ``names`` (``None``: all; ``method`` = every method group); freeze the

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -21,7 +21,6 @@ from spkpeft.config import ConfigError
 
 log = logging.getLogger(__name__)
 
-TRAINER_GROUPS = ("backend", "loss")  # added to the method's groups by train/module.py
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "exponential", "constant")
 
@@ -80,15 +79,19 @@ class OptimConfig:
 
 
 def param_groups(
-    groups: Mapping[str, Sequence[nn.Parameter]], cfg: OptimConfig, where: str = "optim"
+    groups: Mapping[str, Sequence[nn.Parameter]],
+    cfg: OptimConfig,
+    where: str = "optim",
+    known: Iterable[str] = (),
 ) -> list[dict]:
     """Torch param-group dicts (one per non-empty named group, trainable parameters only).
 
-    ``lr`` keys that name no group of this model, of any registered method (:func:`known_groups`) or of
-    :data:`TRAINER_GROUPS` are a :class:`ConfigError` (a typo would otherwise silently train that group at
-    the default rate); a group of another method is fine, as stages share one ``optim`` section.
+    ``lr`` keys that name no group of this model, none of ``known`` and not ``default`` are a
+    :class:`ConfigError` (a typo would otherwise silently train that group at the default rate). The
+    trainer passes as ``known`` every group a stage's model may have (``TrainModule.known_groups``), as
+    the stages of a run share one ``optim`` section.
     """
-    valid = set(groups) | known_groups()
+    valid = set(groups) | set(known) | {"default"}
     bad = [k for k in cfg.lr if k not in valid]
     if bad:
         raise ConfigError(
@@ -104,13 +107,6 @@ def param_groups(
     if not out:
         raise ConfigError("nothing to train: every parameter group is frozen or empty")
     return out
-
-
-def known_groups() -> set[str]:
-    """Names an ``optim.lr`` key may take: groups registered methods declare, the trainer's, ``default``."""
-    from spkpeft.methods import declared_groups  # here: reading an optim section imports no method
-
-    return declared_groups() | set(TRAINER_GROUPS) | {"default"}
 
 
 def build_optimizer(groups: list[dict], cfg: OptimConfig) -> torch.optim.Optimizer:

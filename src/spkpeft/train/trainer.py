@@ -253,7 +253,7 @@ class Trainer:
         return per_epoch, min(total, stage.max_steps) if stage.max_steps else total
 
     def _optimiser(self, stage: Stage, tm: Any, total: int, loaded: dict | None) -> tuple[Any, Any, list]:
-        groups = param_groups(tm.groups(), stage.optim, f"stages[{stage.index}].optim")
+        groups = param_groups(tm.groups(), stage.optim, f"stages[{stage.index}].optim", tm.known_groups())
         optimizer = build_optimizer(groups, stage.optim)
         scheduler = build_scheduler(optimizer, stage.optim, total)
         if loaded is not None:
