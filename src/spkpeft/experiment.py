@@ -24,78 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spkpeft.backbones.config import BackboneConfig
 from spkpeft.config import ConfigError, apply_overrides, load_yaml, parse, parse_named, to_dict
 from spkpeft.data.config import DataConfig
 from spkpeft.eval.run_config import RunEvalConfig
-from spkpeft.train.optim import OptimConfig
-
-PRECISIONS = ("no", "bf16", "fp16")
-
-
-@dataclass
-class BackboneConfig:
-    """``name_or_path``: a preset (random init), a local ``save_pretrained`` directory or a hub id.
-
-    ``config_overrides`` go to the transformers config (e.g. ``{hidden_dropout: 0.0}``).
-    ``normalize_wav``: per-utterance waveform normalisation (None: on for large models, as fairseq).
-    ``train_mode`` false keeps the transformers model in eval mode while training (no dropout inside the
-    pre-trained encoder; the method's and back-end's own modules still train normally).
-    ``init_seed`` seeds the random initialisation of preset backbones (default: ``train.seed``).
-    """
-
-    name_or_path: str = "tiny-wavlm"
-    config_overrides: dict[str, Any] = field(default_factory=dict)
-    normalize_wav: bool | None = None
-    train_mode: bool = False
-    init_seed: int | None = None
-
-
-@dataclass
-class TrainConfig:
-    """Loop settings. ``batch_size`` is per process and per forward pass: one optimiser step sees
-    ``batch_size * processes * grad_accum`` utterances. ``max_steps`` (optimiser steps, 0 = none) caps
-    each stage. A checkpoint is written at the end of each stage, every ``checkpoint_every`` optimiser
-    steps and ``checkpoint_minutes`` minutes after the previous one (0 turns either off). ``log_every``:
-    steps between log lines (loss, accuracy, learning rate, throughput) and metrics.jsonl rows."""
-
-    batch_size: int = 32
-    epochs: int = 1
-    max_steps: int = 0
-    grad_accum: int = 1
-    clip_grad_norm: float = 0.0
-    mixed_precision: str = "no"
-    checkpoint_every: int = 0
-    checkpoint_minutes: float = 30.0
-    keep_checkpoints: int = 2
-    log_every: int = 10
-    seed: int = 0
-    output_dir: str = "runs/default"
-    tensorboard: bool = False
-    find_unused_parameters: bool = False
-    dev_manifest: str = ""
-    dev_trials: str = ""
-    dev_every: int = 0
-    dev_patience: int = 0
-
-    def validate(self) -> None:
-        if self.mixed_precision not in PRECISIONS:
-            raise ConfigError(
-                f"train.mixed_precision={self.mixed_precision!r}; valid: {', '.join(PRECISIONS)}"
-            )
-        for key in ("batch_size", "epochs", "grad_accum", "log_every"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"train.{key}={getattr(self, key)}: must be >= 1")
-        if self.dev_every and not (self.dev_manifest and self.dev_trials):
-            raise ConfigError("train.dev_every > 0 needs train.dev_manifest and train.dev_trials")
-        counts = ("max_steps", "checkpoint_every", "checkpoint_minutes", "clip_grad_norm")
-        for key in (*counts, "dev_every", "dev_patience"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"train.{key}={getattr(self, key)}: must be >= 0")
-        if not str(self.output_dir).strip():
-            raise ConfigError(
-                f"train.output_dir={self.output_dir!r} is empty (the run would be written into the current "
-                "directory); give a directory, e.g. train.output_dir=runs/NAME"
-            )
+from spkpeft.train.config import OptimConfig, TrainConfig
 
 
 @dataclass
