@@ -157,7 +157,7 @@ def experiment(
     cfg: DemoConfig, name: str, method: dict, lr: dict, backbone: str | Path, manifest: Path, out: Path
 ) -> Any:
     """The experiment config of one adapted system (same back-end, loss and schedule for both)."""
-    from spkpeft.experiment import experiment_from_dict
+    from spkpeft.train.experiment import experiment_from_dict
 
     return experiment_from_dict(
         {
