@@ -244,6 +244,17 @@ def save_model(model: SpeakerModel, directory: str | Path) -> Path:
     return directory
 
 
+def default_device() -> str:
+    """``cuda`` when a GPU is available, else ``cpu``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run_dir_of(model_dir: Path) -> Path | None:
+    """The training run holding ``model_dir`` (``RUN/model`` beside ``RUN/config.yaml``), else None."""
+    parent = model_dir.parent
+    return parent if model_dir.name == "model" and (parent / "config.yaml").is_file() else None
+
+
 def model_dir_of(run_or_dir: str | Path) -> Path:
     """The saved-model directory (with ``model.json``) of a run directory or of the model itself."""
     p = Path(run_or_dir)
@@ -275,7 +286,7 @@ def _backbone_source(directory: Path, backbone_cfg: BackboneConfig) -> BackboneC
     if local.startswith(root + os.sep) and (Path(local) / "config.json").is_file():
         return dataclasses.replace(backbone_cfg, name_or_path=local)
     if Path(name).exists():
-        in_run = (directory.parent / "config.yaml").is_file()  # RUN/model names the training backbone
+        in_run = run_dir_of(directory) is not None  # RUN/model names the training backbone
         log.log(
             logging.INFO if in_run else logging.WARNING,
             "model %s is not self-contained: its backbone is loaded from %s, outside the model directory "

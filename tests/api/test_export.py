@@ -30,7 +30,12 @@ def test_merged_lora_export_round_trip(evaluated_run: Path, corpus: dict, tmp_pa
 
     with safe_open(str(out / "backbone" / "model.safetensors"), framework="np") as f:
         assert not [k for k in f.keys() if "lora" in k]
-    for name in ("calibration.json", "scoring.json", "cohort.safetensors", "README.md"):
+    for name in (
+        "scoring/calibration.json",
+        "scoring/scoring.json",
+        "scoring/cohort.safetensors",
+        "README.md",
+    ):
         assert (out / name).is_file(), name
     card = (out / "README.md").read_text()
     eer = json.loads((evaluated_run / "report.json").read_text())["trial_lists"]["vox"]["systems"]["cosine"]

@@ -207,7 +207,7 @@ def adapt_and_evaluate(
     cfg: DemoConfig, name: str, backbone: str | Path, paths: dict[str, Path], out: Path
 ) -> SystemResult:
     """Stages 3-4 for one system: train (skipped when its model exists), then evaluate."""
-    from spkpeft.inference.run_eval import evaluate_run
+    from spkpeft.eval.run import evaluate_run
     from spkpeft.model import load_speaker_model
     from spkpeft.train.trainer import train
 

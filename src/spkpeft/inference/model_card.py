@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from spkpeft.eval.metrics import bayes_threshold
+from spkpeft.eval.scorer import CALIBRATION_FILE, SCORING_DIR, SCORING_FILE
 
 
 def _count(params: Any) -> int:
@@ -25,8 +26,8 @@ def _results_table(report: dict) -> list[str]:
 
 
 def _threshold_text(out: Path) -> str:
-    scoring = out / "scoring.json"
-    if (out / "calibration.json").is_file():
+    scoring = out / SCORING_DIR / SCORING_FILE
+    if (out / SCORING_DIR / CALIBRATION_FILE).is_file():
         return (
             "Scores are calibrated log-likelihood ratios (LLR; 0 = neutral evidence, +2.3 = 10x likelier "
             "same speaker). `verify` decides *same* when `LLR >= log((1 - p) / p)`, the Bayes decision "
@@ -109,8 +110,8 @@ def write_model_card(out: Path, model: Any, meta: dict, merged: bool, report_pat
         lines += [
             "`model.onnx`: inputs `wav` (B, S) float32 at 16 kHz (zero-padded) and `lengths` (B,) int64, "
             "output `embedding` (B, E) raw (unnormalised) embeddings. Score them like the Python API "
-            "does only if you also apply `scoring.json`/`cohort.safetensors`/`calibration.json`; plain "
-            "cosine otherwise.",
+            "does only if you also apply the scorer in `scoring/` (`scoring.json`, `cohort.safetensors`, "
+            "`calibration.json`); plain cosine otherwise.",
             "",
         ]
     path = out / "README.md"

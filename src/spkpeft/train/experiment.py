@@ -10,7 +10,7 @@
     optim:    {optimizer: adam, lr: {adapter: 1e-4, backend: 5e-4, default: 1e-3}, ...}
     train:    {batch_size: 64, epochs: 10, ...}
     stages:   [{name: frozen, epochs: 40, trainable: [backend, loss]}, {name: joint, ...}]
-    eval:     {manifest: ..., trials: [...], top_k: 300}  # spkpeft.eval.run_config.RunEvalConfig
+    eval:     {manifest: ..., trials: [...], top_k: 300}  # spkpeft.eval.config.RunEvalConfig
 
 Validation never touches the file system: recipes name corpora that need not exist on this machine; the
 trainer checks paths when it starts (:func:`check_paths`).
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from spkpeft.backbones.config import BackboneConfig
 from spkpeft.config import ConfigError, apply_overrides, load_yaml, parse, parse_named, to_dict
 from spkpeft.data.config import DataConfig
-from spkpeft.eval.run_config import RunEvalConfig
+from spkpeft.eval.config import RunEvalConfig
 from spkpeft.train.config import OptimConfig, TrainConfig
 
 if TYPE_CHECKING:

@@ -1,7 +1,8 @@
 """The ``eval`` section of an experiment config: what ``spkpeft eval RUN`` evaluates and how it scores.
 
-Scoring options are those of :class:`~spkpeft.eval.pipeline.EvalConfig` (flat in the same section);
-the fields added here say which data to use::
+:class:`EvalConfig` holds the scoring options (what :meth:`spkpeft.eval.scorer.Scorer.fit` and
+:func:`spkpeft.eval.pipeline.evaluate` take); :class:`RunEvalConfig` adds, flat in the same section, the
+data and extraction settings of ``spkpeft eval``::
 
     eval:
       manifest: data/vox1_test.jsonl.gz       # utterances to embed (test set)
@@ -16,7 +17,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from spkpeft.eval.pipeline import EvalConfig
+from spkpeft.eval.asnorm import DEFAULT_TOP_K
+from spkpeft.eval.calibration import DEFAULT_FEATURES
+from spkpeft.eval.metrics import DEFAULT_P_TARGETS
+
+
+@dataclass
+class EvalConfig:
+    """Scoring options. LAP uses ``top_k: 600``; WeSpeaker uses 300."""
+
+    subtract_mean: bool = True
+    asnorm: bool = True
+    top_k: int = DEFAULT_TOP_K
+    calibrate: bool = True
+    calibration_trials: int = 30_000
+    calibration_features: list[str] = field(default_factory=lambda: list(DEFAULT_FEATURES))
+    seed: int = 0
+    p_targets: list[float] = field(default_factory=lambda: list(DEFAULT_P_TARGETS))
 
 
 @dataclass
