@@ -33,12 +33,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from spkpeft.backbones.config import BackboneConfig
-from spkpeft.backends.base import BackendConfig, PostAggregate
 from spkpeft.config import parse, parse_named, to_dict
-from spkpeft.methods.base import Method, MethodConfig
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # importing these packages loads every method and back-end (registration)
     from spkpeft.backbones.backbone import SpeechBackbone
+    from spkpeft.backends.base import BackendConfig, PostAggregate
+    from spkpeft.methods.base import Method, MethodConfig
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     sync_transformers_progress()
     from spkpeft.config import apply_overrides, parse, to_dict
-    from spkpeft.eval.config import RunEvalConfig
-    from spkpeft.eval.run import evaluate_run, run_eval_config
+    from spkpeft.eval.config import RunEvalConfig, run_eval_config
+    from spkpeft.eval.run import evaluate_run
     from spkpeft.model import default_device
 
     cfg = None

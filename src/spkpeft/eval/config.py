@@ -14,12 +14,16 @@ data and extraction settings of ``spkpeft eval``::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from spkpeft.config import load_yaml, parse
 from spkpeft.eval.asnorm import DEFAULT_TOP_K
 from spkpeft.eval.calibration import DEFAULT_FEATURES
 from spkpeft.eval.metrics import DEFAULT_P_TARGETS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,3 +71,15 @@ def parse_trial_specs(specs: list[str]) -> dict[str, Path]:
             raise ValueError(f"two trial lists named {name!r}; name them explicitly with NAME=PATH")
         out[name] = Path(path)
     return out
+
+
+def run_eval_config(run: str | Path) -> tuple[RunEvalConfig, str]:
+    """(the run's ``eval`` section, its training manifest) from ``RUN/config.yaml`` (defaults if absent).
+    Only those two entries are read, so the method, back-end and loss registries are not needed."""
+    path = Path(run) / "config.yaml"
+    if not path.is_file():
+        log.warning("%s not found: default eval settings, no training manifest", path)
+        return RunEvalConfig(), ""
+    data = load_yaml(path)
+    cfg = parse(RunEvalConfig, data.get("eval"), f"{path}: eval")
+    return cfg, str((data.get("data") or {}).get("train_manifest") or "")

@@ -19,27 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from spkpeft.config import load_yaml, parse
 from spkpeft.data.trials import Trial, check_trials, read_trials
-from spkpeft.eval.config import RunEvalConfig, parse_trial_specs
+from spkpeft.eval.config import RunEvalConfig, parse_trial_specs, run_eval_config
 from spkpeft.eval.embed import ChunkSettings, cache_key, embed_manifest, model_fingerprint
 from spkpeft.eval.layer_stats import LayerStats, layer_values
 from spkpeft.eval.scorer import CALIBRATION_FILE, FILES, SCORING_DIR, Scorer, TrainingSet, scoring_dir
 from spkpeft.model import model_dir_of, run_dir_of
 
 log = logging.getLogger(__name__)
-
-
-def run_eval_config(run: str | Path) -> tuple[RunEvalConfig, str]:
-    """(the run's ``eval`` section, its training manifest) from ``RUN/config.yaml`` (defaults if absent).
-    Only those two entries are read, so the method, back-end and loss registries are not needed."""
-    path = Path(run) / "config.yaml"
-    if not path.is_file():
-        log.warning("%s not found: default eval settings, no training manifest", path)
-        return RunEvalConfig(), ""
-    data = load_yaml(path)
-    cfg = parse(RunEvalConfig, data.get("eval"), f"{path}: eval")
-    return cfg, str((data.get("data") or {}).get("train_manifest") or "")
 
 
 def cache_dir(run: Path, manifest: str | Path, prefix: str = "") -> Path:
