@@ -1,15 +1,10 @@
-"""The scorer: everything scoring a trial needs besides the embeddings, fitted once on the training set.
+"""The scorer: what scoring a trial needs besides the embeddings, fitted once on the training set.
 
-:meth:`Scorer.fit` takes the training (cohort) embeddings and the scoring options and fixes
-
-* the training-set mean embedding, subtracted before cosine scoring (``subtract_mean``);
-* the AS-norm cohort: per-speaker means of the training set, top ``top_k`` (``asnorm``);
-* the quality-aware calibrator, trained on cohort trials sampled from the training set (``calibrate``),
-  or a fitted :class:`Calibrator` passed in (applied as is).
-
-:meth:`Scorer.score` gives ``{"cosine", ["asnorm"], ["calibrated"]} -> (N,)`` for any trials, so
-:func:`spkpeft.eval.pipeline.evaluate` and :class:`spkpeft.SpeakerVerifier` score alike. ``spkpeft eval``
-saves the scorer in the model directory (:data:`SCORING_DIR`)::
+:meth:`Scorer.fit` fixes the training-set mean (subtracted before cosine scoring), the AS-norm cohort
+(per-speaker means, top ``top_k``) and the quality-aware calibrator (trained on cohort trials, or a
+fitted one passed in). :meth:`Scorer.score` gives ``{"cosine", ["asnorm"], ["calibrated"]} -> (N,)``,
+so :func:`spkpeft.eval.pipeline.evaluate` and :class:`spkpeft.SpeakerVerifier` score alike.
+``spkpeft eval`` saves it with the model::
 
     MODEL/scoring/scoring.json        {"format", "system", "subtract_mean", "top_k", "eer_threshold",
                                        "threshold_source", "chunk_seconds", "overlap_seconds",
@@ -17,8 +12,8 @@ saves the scorer in the model directory (:data:`SCORING_DIR`)::
     MODEL/scoring/cohort.safetensors  "mean" (E,) and "cohort" (C, E) unit-norm per-speaker vectors
     MODEL/scoring/calibration.json    the calibrator (spkpeft.eval.calibration.Calibrator)
 
-Runs evaluated before the scorer moved into the model directory keep these files at the run's top level
-(an export, at its own); :meth:`Scorer.load` reads them there when ``MODEL/scoring/`` is absent.
+Runs evaluated before kept these files at the run's top level (an export, at its own): :meth:`load`
+reads them there when ``MODEL/scoring/`` is absent.
 
 Threshold. Calibrated: the score is an LLR and the threshold is the Bayes decision threshold
 ``log((1 - p) / p)`` at target prior ``p`` (default 0.01 -> 4.595; C_miss = C_fa = 1). Uncalibrated:
