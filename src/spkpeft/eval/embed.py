@@ -208,6 +208,12 @@ def cache_key(fingerprint: str, chunks: ChunkSettings) -> str:
     return f"{fingerprint}:chunk={chunks.chunk_seconds:g}:overlap={chunks.overlap_seconds:g}"
 
 
+def model_embed_fn(model: Any) -> EmbedFn:
+    """``model.embed`` as an :data:`EmbedFn` that moves its inputs to the model's device."""
+    device = next(model.parameters()).device
+    return lambda wav, lengths: model.embed(wav.to(device), lengths.to(device))
+
+
 def embed_manifest(
     model: Any,
     manifest: str | Path | Sequence[Any],
@@ -242,11 +248,7 @@ def embed_manifest(
         check_audio_files(todo)
         check_long_enough(model, {f"{u.id} ({u.path})": int(round(u.duration * SAMPLE_RATE)) for u in todo})
         loader = build_eval_loader(todo, batch_size, max_batch_seconds, num_workers=num_workers)
-        device = next(model.parameters()).device
-
-        def embed_fn(wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-            return model.embed(wav.to(device), lengths.to(device))
-
+        embed_fn = model_embed_fn(model)
         with exclusive_dir(cache_dir, "embedding cache") if cache_dir is not None else nullcontext():
             table = extract_embeddings(
                 stats.wrap(embed_fn) if stats is not None else embed_fn,
@@ -301,14 +303,9 @@ def embed_waveform(
     short, non-finite result) name the input as ``name``."""
     x = torch.as_tensor(np.asarray(wav, dtype=np.float32)).reshape(1, -1)
     check_long_enough(model, {name: int(x.shape[1])})
-    device = next(model.parameters()).device
     chunk, hop = chunks.samples()
-
-    def embed_fn(w: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        return model.embed(w.to(device), n.to(device))
-
     lengths = torch.tensor([x.shape[1]], dtype=torch.int64)
-    emb = embed_rows(embed_fn, x, lengths, chunk, hop, max_rows=8)[0].numpy()
+    emb = embed_rows(model_embed_fn(model), x, lengths, chunk, hop, max_rows=8)[0].numpy()
     if not np.isfinite(emb).all():
         raise ValueError(f"the model gave a non-finite embedding for {name}")
     return emb
