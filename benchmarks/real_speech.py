@@ -104,9 +104,9 @@ def run_rows(
     """Train (a finished model is kept; an interrupted one resumes) and evaluate one configuration;
     returns one row per test list. ``extra``: further ``--set`` overrides of a variant named ``label``
     (the row's method is then ``method[label]``)."""
-    from spkpeft.experiment import load_experiment
-    from spkpeft.inference.run_eval import evaluate_run
+    from spkpeft.eval.run import evaluate_run
     from spkpeft.model import load_speaker_model
+    from spkpeft.train.experiment import load_experiment
     from spkpeft.train.trainer import train
 
     name = f"{method}[{label}]" if label else method

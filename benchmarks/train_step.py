@@ -96,8 +96,8 @@ def measure(method: str, args: argparse.Namespace) -> dict:
     """One method's numbers (runs in the worker subprocess)."""
     import torch
 
-    from spkpeft.experiment import experiment_from_dict, resolve_stages
     from spkpeft.methods import METHODS
+    from spkpeft.train.experiment import experiment_from_dict, resolve_stages
     from spkpeft.train.module import TrainModule
     from spkpeft.train.optim import build_optimizer, param_groups
     from spkpeft.train.setup import build_train_module

@@ -5,10 +5,12 @@
 >>> r = v.verify("a.wav", "b.wav")
 >>> r.score, r.decision, r.threshold
 
-Scores are computed exactly as in the run's evaluation report (``spkpeft eval``): cosine after
-subtracting the training mean, AS-norm against the run's cohort, then the quality-aware calibration.
+Scores are computed exactly as in the run's evaluation report (``spkpeft eval``), by the
+:class:`~spkpeft.eval.scorer.Scorer` that evaluation fitted and saved with the model (``MODEL/scoring/``):
+cosine after subtracting the training mean, AS-norm against the run's cohort, then the quality-aware
+calibration.
 
-Threshold meaning. With a calibration (``calibration.json`` beside the model, written by
+Threshold meaning. With a calibration (``MODEL/scoring/calibration.json``, written by
 ``spkpeft eval``) the score is a log-likelihood ratio and ``decision`` is "same" when
 ``score >= log((1 - p) / p)``, the Bayes decision at target prior ``p = p_target`` (default 0.01:
 threshold 4.595) with equal miss and false-alarm costs; it needs no tuning on test data. Without a
@@ -22,29 +24,16 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from spkpeft.eval.embed import ChunkSettings
+    from spkpeft.eval.scorer import Scorer
+    from spkpeft.model import SpeakerModel
+
 log = logging.getLogger(__name__)
-
-
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def sync_transformers_progress() -> None:
-    """Show transformers' own weight loading/saving bars only when spkpeft shows progress bars."""
-    from transformers.utils import logging as hf_logging
-
-    from spkpeft import progress
-
-    if progress.enabled():
-        hf_logging.enable_progress_bar()
-    else:
-        hf_logging.disable_progress_bar()
 
 
 @dataclass
@@ -73,12 +62,14 @@ class VerificationResult:
 
 
 class SpeakerVerifier:
-    """A loaded speaker model plus its scoring state (mean, cohort, calibrator, threshold)."""
+    """A loaded speaker model plus its scorer (mean, cohort, calibrator, threshold)."""
 
-    def __init__(self, model: Any, state: Any, chunks: Any, p_target: float = 0.01) -> None:
+    def __init__(
+        self, model: SpeakerModel, scorer: Scorer, chunks: ChunkSettings, p_target: float = 0.01
+    ) -> None:
         if not 0.0 < p_target < 1.0:
             raise ValueError(f"p_target must lie in (0, 1), got {p_target}")
-        self.model, self.state, self.chunks, self.p_target = model, state, chunks, p_target
+        self.model, self.scorer, self.chunks, self.p_target = model, scorer, chunks, p_target
 
     @classmethod
     def from_pretrained(
@@ -89,50 +80,49 @@ class SpeakerVerifier:
         chunk_seconds: float | None = None,
         overlap_seconds: float | None = None,
     ) -> SpeakerVerifier:
-        """Load a run directory (``RUN/model`` + ``RUN/calibration.json``...) or an exported model.
+        """Load a run directory (its ``model/``) or a model directory (an export), with its scorer.
 
         Chunk settings default to those the run was evaluated with (``scoring.json``), else 20 s / 2 s.
         """
-        from spkpeft.inference.embedding import ChunkSettings
-        from spkpeft.inference.scoring_state import ScoringState
-        from spkpeft.model import load_speaker_model, model_dir_of
+        from spkpeft.eval.embed import ChunkSettings
+        from spkpeft.eval.scorer import Scorer
+        from spkpeft.model import default_device, load_speaker_model, model_dir_of
 
         model_dir = model_dir_of(run_or_dir)
-        root = scoring_dir(Path(run_or_dir), model_dir)
         model = load_speaker_model(model_dir, device=device or default_device())
-        state = ScoringState.load(root)
+        scorer = Scorer.load(model_dir)
         chunks = ChunkSettings(
-            chunk_seconds or state.chunk_seconds,
-            state.overlap_seconds if overlap_seconds is None else overlap_seconds,
+            chunk_seconds or scorer.chunk_seconds,
+            scorer.overlap_seconds if overlap_seconds is None else overlap_seconds,
         )
         chunks.samples()
         log.info(
             "speaker verifier from %s: %s scores%s",
             model_dir,
-            state.system,
-            ", calibrated" * state.calibrated,
+            scorer.system,
+            ", calibrated" * scorer.calibrated,
         )
-        return cls(model, state, chunks, p_target)
+        return cls(model, scorer, chunks, p_target)
 
     @property
     def threshold(self) -> float | None:
-        return self.state.threshold(self.p_target)
+        return self.scorer.threshold(self.p_target)
 
     @property
     def threshold_meaning(self) -> str:
-        if self.state.calibrated:
+        if self.scorer.calibrated:
             return (
                 f"Bayes decision on the calibrated LLR at target prior {self.p_target:g} "
                 f"(accept when LLR >= log((1-p)/p) = {self.threshold:.3f})"
             )
         if self.threshold is not None:
-            return f"uncalibrated {self.state.system} score; {self.state.threshold_source}"
-        return f"uncalibrated {self.state.system} score; no threshold (run `spkpeft eval` to get one)"
+            return f"uncalibrated {self.scorer.system} score; {self.scorer.threshold_source}"
+        return f"uncalibrated {self.scorer.system} score; no threshold (run `spkpeft eval` to get one)"
 
     def embed(self, audio: str | Path | np.ndarray, sample_rate: int | None = None) -> np.ndarray:
         """Embedding (E,) float32 of an audio file (any soundfile format, any rate, stereo mixed down)
         or an array (S,) / (S, C) with its ``sample_rate``. Long inputs are chunk-averaged."""
-        from spkpeft.inference.embedding import embed_waveform
+        from spkpeft.eval.embed import embed_waveform
 
         return embed_waveform(self.model, self._load(audio, sample_rate), self.chunks, _name(audio))
 
@@ -145,21 +135,21 @@ class SpeakerVerifier:
         """Score the pair (a, b) (files or arrays at ``sample_rate``) and decide at :attr:`threshold`."""
         from spkpeft.data.config import SAMPLE_RATE
         from spkpeft.data.trials import Trial
+        from spkpeft.eval.embed import embed_waveform
         from spkpeft.eval.table import EmbeddingTable
-        from spkpeft.inference.embedding import embed_waveform
 
         wa, wb = self._load(a, sample_rate), self._load(b, sample_rate)
         ea = embed_waveform(self.model, wa, self.chunks, _name(a))
         eb = embed_waveform(self.model, wb, self.chunks, _name(b))
         table = EmbeddingTable(["a", "b"], np.stack([ea, eb]), [len(wa) / SAMPLE_RATE, len(wb) / SAMPLE_RATE])
-        scores = self.state.score(table, [Trial("a", "b", None)])
-        score = float(self.state.final(scores)[0])
+        scores = self.scorer.score(table, [Trial("a", "b", None)])
+        score = float(self.scorer.final(scores)[0])
         thr = self.threshold
         decision = None if thr is None else ("same" if score >= thr else "different")
         cos = float(ea @ eb / max(np.linalg.norm(ea) * np.linalg.norm(eb), 1e-12))
-        system = "calibrated" if self.state.calibrated else self.state.system
+        system = "calibrated" if self.scorer.calibrated else self.scorer.system
         return VerificationResult(
-            score, decision, thr, self.state.calibrated, system, self.threshold_meaning, cos
+            score, decision, thr, self.scorer.calibrated, system, self.threshold_meaning, cos
         )
 
     @staticmethod
@@ -180,14 +170,3 @@ class SpeakerVerifier:
 
 def _name(audio: str | Path | np.ndarray) -> str:
     return f"audio file {audio}" if isinstance(audio, (str, Path)) else "the audio array"
-
-
-def scoring_dir(given: Path, model_dir: Path) -> Path:
-    """Where scoring.json / calibration.json live: the run dir (when given a run or its model/), or the
-    exported model directory itself."""
-    if model_dir != given:  # given a run directory
-        return given
-    parent = model_dir.parent
-    if model_dir.name == "model" and (parent / "config.yaml").is_file():
-        return parent  # given RUN/model
-    return model_dir

@@ -21,17 +21,24 @@ backbone outside the model directory is loaded with a warning that names it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from spkpeft.backbones.config import BackboneConfig
 from spkpeft.config import parse, parse_named, to_dict
+
+if TYPE_CHECKING:  # importing these packages loads every method and back-end (registration)
+    from spkpeft.backbones.backbone import SpeechBackbone
+    from spkpeft.backends.base import BackendConfig, PostAggregate
+    from spkpeft.methods.base import Method, MethodConfig
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +48,17 @@ MODEL_FORMAT = 1
 class SpeakerModel(nn.Module):
     """Composition of a :class:`SpeechBackbone`, a :class:`Method` and a back-end.
 
-    ``backbone_cfg`` (:class:`spkpeft.experiment.BackboneConfig`) and ``backend_cfg`` (default: the
-    back-end's ``cfg``) are what :func:`save_model` records so the model can be rebuilt.
+    ``backbone_cfg`` and ``backend_cfg`` (default: the back-end's ``cfg``) are what :func:`save_model`
+    records so the model can be rebuilt.
     """
 
     def __init__(
         self,
-        backbone: nn.Module,
-        method: Any,
+        backbone: SpeechBackbone,
+        method: Method,
         backend: nn.Module,
-        backbone_cfg: Any = None,
-        backend_cfg: Any = None,
+        backbone_cfg: BackboneConfig | None = None,
+        backend_cfg: BackendConfig | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -64,7 +71,7 @@ class SpeakerModel(nn.Module):
     def embed_dim(self) -> int:
         return int(self.backend.embed_dim)
 
-    def set_method(self, method: Any) -> None:
+    def set_method(self, method: Method) -> None:
         """Attach ``method`` (already built on ``self.backbone``); its parameters must live in this model."""
         if isinstance(method, nn.Module):
             self.method = method
@@ -92,7 +99,7 @@ class SpeakerModel(nn.Module):
                 hf.eval()  # no dropout / layer drop / SpecAugment inside the pre-trained encoder
         return self
 
-    def _post_aggregate(self) -> Any:
+    def _post_aggregate(self) -> PostAggregate | None:
         return self.method.adapt_aggregate if self._adapts_aggregate else None
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -118,7 +125,7 @@ class SpeakerModel(nn.Module):
         return out
 
 
-def _adapts_aggregate(method: Any, hidden_size: int) -> bool:
+def _adapts_aggregate(method: Method, hidden_size: int) -> bool:
     """Whether ``method.adapt_aggregate`` does anything (an explicit ``adapts_aggregate`` attribute
     wins; otherwise a probe: the identity returns its input object). Back-ends without a layer sum reject
     a ``post_aggregate``, so the identity is not passed on."""
@@ -139,7 +146,7 @@ def freeze_all_but(model: nn.Module, keep: dict[str, nn.Parameter]) -> None:
         p.requires_grad_(id(p) in ids)
 
 
-def _load_backbone(backbone_cfg: Any, seed: int) -> nn.Module:
+def _load_backbone(backbone_cfg: BackboneConfig, seed: int) -> SpeechBackbone:
     from spkpeft.backbones import load_backbone
 
     with torch.random.fork_rng(devices=[]):
@@ -151,45 +158,40 @@ def _load_backbone(backbone_cfg: Any, seed: int) -> nn.Module:
         )
 
 
-def _build_backend(backend_cfg: Any, backbone: nn.Module) -> nn.Module:
+def _build_backend(backend_cfg: BackendConfig, backbone: SpeechBackbone) -> nn.Module:
     from spkpeft.backends import BACKENDS
 
     n, d = backbone.num_layers + 1, backbone.hidden_size
     return BACKENDS.build(backend_cfg.name, backend_cfg, num_states=n, hidden_size=d)
 
 
-def build_speaker_model(cfg: Any, method_cfg: Any = None) -> SpeakerModel:
-    """Build the model of an :class:`ExperimentConfig` (``method_cfg`` replaces ``cfg.method``).
+def build_speaker_model(
+    backbone_cfg: BackboneConfig, method_cfg: MethodConfig, backend_cfg: BackendConfig, seed: int = 0
+) -> SpeakerModel:
+    """A speaker model from its three sections (of an experiment: ``spkpeft.train.experiment.build_model``).
 
     Random initialisation (preset backbones, method modules, back-end) is seeded from
-    ``backbone.init_seed`` (default ``train.seed``) without touching the global RNG, so every process of
-    a distributed run, and a resumed run, builds the same model.
+    ``backbone_cfg.init_seed`` (default ``seed``, which is then recorded as the init seed) without touching
+    the global RNG, so every process of a distributed run, and a resumed run, builds the same model.
     """
-    from spkpeft.backends import BACKENDS
     from spkpeft.methods import METHODS
 
-    method_cfg = method_cfg or cfg.method
-    seed = cfg.backbone.init_seed if cfg.backbone.init_seed is not None else cfg.train.seed
-    backbone_cfg = resolve_backbone_path(cfg.backbone)
-    _warn_random_preset(backbone_cfg.name_or_path)
-    backbone = _load_backbone(backbone_cfg, seed)
+    seed = backbone_cfg.init_seed if backbone_cfg.init_seed is not None else seed
+    resolved = resolve_backbone_path(backbone_cfg)
+    _warn_random_preset(resolved.name_or_path)
+    backbone = _load_backbone(resolved, seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         method = METHODS.build(method_cfg.name, method_cfg, backbone)
-        backend = BACKENDS.build(
-            cfg.backend.name,
-            cfg.backend,
-            num_states=backbone.num_layers + 1,
-            hidden_size=backbone.hidden_size,
-        )
-    model = SpeakerModel(backbone, method, backend, backbone_cfg, cfg.backend)
+        backend = _build_backend(backend_cfg, backbone)
+    model = SpeakerModel(backbone, method, backend, resolved, backend_cfg)
     freeze_all_but(model, model.trainable_parameters())
-    if cfg.backbone.init_seed is None:
-        model.backbone_cfg = _with_seed(backbone_cfg, seed)
+    if backbone_cfg.init_seed is None:
+        model.backbone_cfg = dataclasses.replace(resolved, init_seed=seed)
     return model
 
 
-def resolve_backbone_path(backbone_cfg: Any) -> Any:
+def resolve_backbone_path(backbone_cfg: BackboneConfig) -> BackboneConfig:
     """``backbone_cfg`` with a relative local ``name_or_path`` made absolute, so that a run (its
     config.yaml and model.json) loads the same backbone from any working directory. Presets and hub ids
     (no such local path) are returned unchanged."""
@@ -198,7 +200,7 @@ def resolve_backbone_path(backbone_cfg: Any) -> Any:
     name = backbone_cfg.name_or_path
     if name in PRESETS or Path(name).is_absolute() or not Path(name).exists():
         return backbone_cfg
-    return _with_path(backbone_cfg, str(Path(name).resolve()))
+    return dataclasses.replace(backbone_cfg, name_or_path=str(Path(name).resolve()))
 
 
 def _warn_random_preset(name: str) -> None:
@@ -214,18 +216,6 @@ def _warn_random_preset(name: str) -> None:
             "weights')",
             name, hub_id, hub_id,
         )  # fmt: skip
-
-
-def _with_seed(backbone_cfg: Any, seed: int) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(backbone_cfg, init_seed=seed)
-
-
-def _with_path(backbone_cfg: Any, path: str) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(backbone_cfg, name_or_path=path)
 
 
 def save_model(model: SpeakerModel, directory: str | Path) -> Path:
@@ -254,6 +244,17 @@ def save_model(model: SpeakerModel, directory: str | Path) -> Path:
     return directory
 
 
+def default_device() -> str:
+    """``cuda`` when a GPU is available, else ``cpu``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run_dir_of(model_dir: Path) -> Path | None:
+    """The training run holding ``model_dir`` (``RUN/model`` beside ``RUN/config.yaml``), else None."""
+    parent = model_dir.parent
+    return parent if model_dir.name == "model" and (parent / "config.yaml").is_file() else None
+
+
 def model_dir_of(run_or_dir: str | Path) -> Path:
     """The saved-model directory (with ``model.json``) of a run directory or of the model itself."""
     p = Path(run_or_dir)
@@ -265,7 +266,7 @@ def model_dir_of(run_or_dir: str | Path) -> Path:
     )
 
 
-def _backbone_source(directory: Path, backbone_cfg: Any) -> Any:
+def _backbone_source(directory: Path, backbone_cfg: BackboneConfig) -> BackboneConfig:
     """``backbone_cfg`` with ``name_or_path`` resolved for the model in ``directory``.
 
     A relative path that stays inside the model directory and holds a ``config.json`` is loaded from
@@ -283,9 +284,9 @@ def _backbone_source(directory: Path, backbone_cfg: Any) -> Any:
     root = os.path.normpath(directory.absolute())
     local = os.path.normpath(directory.absolute() / name)
     if local.startswith(root + os.sep) and (Path(local) / "config.json").is_file():
-        return _with_path(backbone_cfg, local)
+        return dataclasses.replace(backbone_cfg, name_or_path=local)
     if Path(name).exists():
-        in_run = (directory.parent / "config.yaml").is_file()  # RUN/model names the training backbone
+        in_run = run_dir_of(directory) is not None  # RUN/model names the training backbone
         log.log(
             logging.INFO if in_run else logging.WARNING,
             "model %s is not self-contained: its backbone is loaded from %s, outside the model directory "
@@ -304,7 +305,6 @@ def load_speaker_model(run_or_dir: str | Path, device: str | torch.device | None
 
     Use :meth:`SpeakerModel.embed` (no autograd) for inference."""
     from spkpeft.backends import BACKENDS
-    from spkpeft.experiment import BackboneConfig
     from spkpeft.methods.io import load_method
 
     directory = model_dir_of(run_or_dir)

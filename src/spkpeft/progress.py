@@ -53,3 +53,13 @@ def bar(total: int | None = None, desc: str = "", initial: int = 0, **kw: Any) -
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, initial=initial, dynamic_ncols=True, **kw)
+
+
+def sync_transformers_progress() -> None:
+    """Show transformers' own weight loading/saving bars only when spkpeft shows progress bars."""
+    from transformers.utils import logging as hf_logging
+
+    if _enabled:
+        hf_logging.enable_progress_bar()
+    else:
+        hf_logging.disable_progress_bar()

@@ -35,7 +35,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def lora_run(corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny LoRA run (2-layer WavLM, hidden 32) trained for a few steps; not evaluated."""
-    from spkpeft.experiment import load_experiment
+    from spkpeft.train.experiment import load_experiment
     from spkpeft.train.trainer import train
 
     out = tmp_path_factory.mktemp("api_runs") / "lora"

@@ -24,7 +24,7 @@ def test_train_into_a_run_directory_another_process_is_using_is_refused(
     corpus: dict, tmp_path: Path, lock_holder
 ) -> None:  # noqa: ANN001
     from spkpeft.dir_lock import DirectoryInUseError
-    from spkpeft.experiment import load_experiment
+    from spkpeft.train.experiment import load_experiment
     from spkpeft.train.trainer import train
 
     run = tmp_path / "run"

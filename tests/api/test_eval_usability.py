@@ -116,7 +116,7 @@ def test_det_plot_gets_the_min_dcf_operating_points(tmp_path, monkeypatch):
     from spkpeft.data.trials import Trial
 
     trials = [Trial(ids[i], ids[j], int((i % 4) == (j % 4))) for i in range(20) for j in range(20, 40)]
-    res = evaluate(EmbeddingTable(ids, vecs), {"t": trials}, config=None)
+    res = evaluate(EmbeddingTable(ids, vecs), {"t": trials})
     seen = {}
     real = plots.plot_det
 

@@ -30,7 +30,12 @@ def test_merged_lora_export_round_trip(evaluated_run: Path, corpus: dict, tmp_pa
 
     with safe_open(str(out / "backbone" / "model.safetensors"), framework="np") as f:
         assert not [k for k in f.keys() if "lora" in k]
-    for name in ("calibration.json", "scoring.json", "cohort.safetensors", "README.md"):
+    for name in (
+        "scoring/calibration.json",
+        "scoring/scoring.json",
+        "scoring/cohort.safetensors",
+        "README.md",
+    ):
         assert (out / name).is_file(), name
     card = (out / "README.md").read_text()
     eer = json.loads((evaluated_run / "report.json").read_text())["trial_lists"]["vox"]["systems"]["cosine"]
@@ -58,12 +63,12 @@ def test_unmergeable_method_is_exported_with_its_parameters(tmp_path: Path, corp
     import torch
 
     from spkpeft import SpeakerVerifier
-    from spkpeft.experiment import load_experiment
     from spkpeft.inference.export import export_model
-    from spkpeft.model import build_speaker_model, save_model
+    from spkpeft.model import save_model
+    from spkpeft.train.experiment import build_model, load_experiment
 
     cfg = load_experiment("tiny", ["method={name: adapter, bottleneck: 8}"])
-    model = build_speaker_model(cfg)
+    model = build_model(cfg)
     with torch.no_grad():  # non-zero adapters, so the check sees them
         for p in model.method.own_parameters().values():
             p.add_(0.05 * torch.randn_like(p))
@@ -113,16 +118,15 @@ def test_onnx_export_of_a_hooked_method_with_a_lap_backend(tmp_path: Path, backb
     (its STFT as a convolution) and w2v-BERT's fbank (framing + DFT as one convolution) export too."""
     import torch
 
-    from spkpeft.experiment import load_experiment
     from spkpeft.inference.onnx_export import export_onnx
-    from spkpeft.model import build_speaker_model
+    from spkpeft.train.experiment import build_model, load_experiment
 
     ov = [
         f"backbone.name_or_path={backbone}",
         "method={name: prompt, prompt_length: 3}",
         "backend={name: lap_astp}",
     ]
-    model = build_speaker_model(load_experiment("tiny", ov)).eval()
+    model = build_model(load_experiment("tiny", ov)).eval()
     with torch.no_grad():
         for p in model.method.own_parameters().values():
             p.add_(0.05 * torch.randn_like(p))

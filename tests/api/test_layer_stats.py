@@ -5,17 +5,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from spkpeft.experiment import load_experiment
-from spkpeft.inference.embedding import LayerStats
-from spkpeft.inference.run_eval import _layer_values
-from spkpeft.model import build_speaker_model
+from spkpeft.eval.layer_stats import LayerStats, layer_values
+from spkpeft.train.experiment import build_model, load_experiment
 
 
 def test_unipet_gates_are_averaged_per_utterance_over_batches() -> None:
     cfg = load_experiment(
         "tiny", ["method={name: unipet, bottleneck: 4, inter_bottleneck: 4, prompt_length: 2}"]
     )
-    model = build_speaker_model(cfg).eval()
+    model = build_model(cfg).eval()
     with torch.no_grad():  # gates that depend on the input
         for gate in [*model.method.adapter_gates, *model.method.prompt_gates]:
             for p in gate.parameters():
@@ -33,7 +31,7 @@ def test_unipet_gates_are_averaged_per_utterance_over_batches() -> None:
     expected = sum(n * s[key] for n, s in per_batch) / sum(n for n, _ in per_batch)
     assert per_batch[0][1][key] != per_batch[1][1][key]  # the gates did move with the input
     assert np.isclose(means[key], expected)
-    values = _layer_values(stats, model)
+    values = layer_values(stats, model)
     assert {"gate/adapter/0", "gate/prompt/1", "layer_weights"} <= set(values)
     from spkpeft.eval.plots import layer_series
 

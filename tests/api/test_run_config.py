@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from spkpeft.data.manifest import Utterance
-from spkpeft.eval.run_config import parse_trial_specs
-from spkpeft.experiment import load_experiment
-from spkpeft.inference.run_eval import sample_per_speaker
+from spkpeft.eval.config import parse_trial_specs
+from spkpeft.eval.run import sample_per_speaker
+from spkpeft.train.experiment import load_experiment
 
 
 def test_eval_section_parses_with_scoring_options_and_data_fields() -> None:

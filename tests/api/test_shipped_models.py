@@ -12,7 +12,7 @@ import pytest
 
 from spkpeft.cli import main
 
-STATE = ("scoring.json", "calibration.json", "cohort.safetensors")
+STATE = ("scoring/scoring.json", "scoring/calibration.json", "scoring/cohort.safetensors")
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_eval_never_replaces_a_shipped_scoring_state(
     rc = main(["eval", str(out), "--manifest", str(corpus["test"]), "--trials", str(corpus["trials"])])
     assert rc == 1 and "ships its own scoring state" in capsys.readouterr().err
     assert {n: (out / n).read_bytes() for n in STATE} == shipped
-    assert SpeakerVerifier.from_pretrained(out, device="cpu").state.calibrated
+    assert SpeakerVerifier.from_pretrained(out, device="cpu").scorer.calibrated
     assert main(["eval", str(run_copy)]) == 0  # the training run itself is evaluated as before
 
 

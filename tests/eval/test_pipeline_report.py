@@ -10,9 +10,11 @@ import pytest
 
 from spkpeft.data.trials import Trial
 from spkpeft.eval.calibration import Calibrator
+from spkpeft.eval.config import EvalConfig
 from spkpeft.eval.metrics import compute_metrics
-from spkpeft.eval.pipeline import EvalConfig, TrainingSet, evaluate
+from spkpeft.eval.pipeline import evaluate
 from spkpeft.eval.report import write_report
+from spkpeft.eval.scorer import Scorer, TrainingSet
 from spkpeft.eval.table import EmbeddingTable
 
 DIM = 16
@@ -41,7 +43,7 @@ def setup():
 
 def test_evaluate_all_systems(setup):
     test, lists, train, cfg = setup
-    res = evaluate(test, lists, train, config=cfg)
+    res = evaluate(test, lists, Scorer.fit(train, cfg), cfg)
     entry = res["trial_lists"]["synthetic-O"]
     assert set(entry["systems"]) == {"cosine", "asnorm", "calibrated"}
     assert entry["n_target"] == 12 * 10 and entry["n_trials"] == len(lists["synthetic-O"])
@@ -55,14 +57,14 @@ def test_evaluate_all_systems(setup):
     assert entry["systems"]["cosine"]["eer"] < 0.2
     assert res["calibrator"].info["scores"] == "asnorm"
     # without a training set only raw cosine (no centring) remains
-    bare = evaluate(test, lists, None, config=cfg)
+    bare = evaluate(test, lists, Scorer.fit(None, cfg), cfg)
     assert set(bare["trial_lists"]["half"]["systems"]) == {"cosine"}
 
 
 def test_given_calibrator_is_applied_not_retrained(setup):
     test, lists, train, cfg = setup
     cal = Calibrator(("score",), np.array([2.0]), -1.0, {"scores": "cosine"})
-    res = evaluate(test, {"half": lists["half"]}, train, calibration=cal, config=cfg)
+    res = evaluate(test, {"half": lists["half"]}, Scorer.fit(train, cfg, calibrator=cal), cfg)
     sc = res["scores"]["half"]
     np.testing.assert_allclose(sc["calibrated"], 2.0 * sc["cosine"] - 1.0)
 
@@ -70,17 +72,18 @@ def test_given_calibrator_is_applied_not_retrained(setup):
 def test_unlabelled_list_gets_scores_only(setup):
     test, lists, train, cfg = setup
     blind = [Trial(t.enroll, t.test, None) for t in lists["half"][:50]]
-    res = evaluate(test, {"blind": blind}, train, config=EvalConfig(calibrate=False, top_k=20))
+    plain = EvalConfig(calibrate=False, top_k=20)
+    res = evaluate(test, {"blind": blind}, Scorer.fit(train, plain), plain)
     assert res["trial_lists"]["blind"]["systems"] == {}
     assert res["scores"]["blind"]["asnorm"].shape == (50,)
     mixed = [*lists["half"][:49], blind[0]]  # one unlabelled trial must not silence EER and minDCF
     with pytest.raises(ValueError, match="'mixed': trial 49 has no label"):
-        evaluate(test, {"mixed": mixed}, train, config=EvalConfig(calibrate=False, top_k=20))
+        evaluate(test, {"mixed": mixed}, Scorer.fit(train, plain), plain)
 
 
 def test_report_files_numbers_and_plots(setup, tmp_path):
     test, lists, train, cfg = setup
-    res = evaluate(test, lists, train, config=cfg)
+    res = evaluate(test, lists, Scorer.fit(train, cfg), cfg)
     layers = {"gate/adapter": np.linspace(0.2, 0.9, 12), "gate/prompt": np.linspace(0.8, 0.3, 12)}
     written = write_report(tmp_path, res, layer_values=layers)
     md = (tmp_path / "report.md").read_text()
@@ -95,7 +98,8 @@ def test_report_files_numbers_and_plots(setup, tmp_path):
         res["trial_lists"]["half"]["systems"]["asnorm"]["eer"]
     )
     assert data["calibration"]["feature_names"][0] == "score"
-    assert Calibrator.load(tmp_path / "calibration.json").feature_names == res["calibrator"].feature_names
+    assert data["calibration"] == res["calibrator"].to_dict()
+    assert not (tmp_path / "calibration.json").exists()  # the scorer's file lives with the model only
     for png in ("det_synthetic-O.png", "scores_synthetic-O.png", "det_half.png", "layers.png"):
         path = tmp_path / "plots" / png
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000

@@ -16,9 +16,11 @@ import torch
 from spkpeft.data.eval_dataset import build_eval_loader
 from spkpeft.data.manifest import Utterance
 from spkpeft.data.trials import Trial
+from spkpeft.eval.config import EvalConfig
 from spkpeft.eval.embed import extract_embeddings
-from spkpeft.eval.pipeline import EvalConfig, TrainingSet, evaluate
+from spkpeft.eval.pipeline import evaluate
 from spkpeft.eval.report import write_report
+from spkpeft.eval.scorer import Scorer, TrainingSet
 
 _PROJ = torch.randn(201, 48, generator=torch.Generator().manual_seed(0)) / 201**0.5
 
@@ -67,7 +69,7 @@ def test_real_speech_end_to_end(real_speech, tmp_path):
     trials = [Trial(a, b, int(spk[a] == spk[b])) for a, b in itertools.combinations(sorted(spk), 2)]
     utt2spk = {u.id: u.speaker for u in train_utts}
     cfg = EvalConfig(top_k=5, calibration_trials=2000)
-    res = evaluate(test, {"vctk": trials}, TrainingSet(train, utt2spk), config=cfg)
+    res = evaluate(test, {"vctk": trials}, Scorer.fit(TrainingSet(train, utt2spk), cfg), cfg)
     systems = res["trial_lists"]["vctk"]["systems"]
     assert set(systems) == {"cosine", "asnorm", "calibrated"}
     assert systems["cosine"]["eer"] < 0.35, systems["cosine"]["eer"]  # clearly better than chance (0.5)

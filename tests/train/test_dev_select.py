@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from spkpeft.config import ConfigError
 from spkpeft.data.manifest import load_utterances
 from spkpeft.data.trials import Trial, write_trials
-from spkpeft.experiment import load_experiment
+from spkpeft.train.experiment import load_experiment
 from spkpeft.train.trainer import train
 
 

@@ -16,8 +16,8 @@ import torch.multiprocessing as mp
 from accelerate import Accelerator  # noqa: F401  (imported before the fork, so the ranks start at once)
 from safetensors.torch import load_file
 
-from spkpeft.experiment import load_experiment
 from spkpeft.safe_state import load_state
+from spkpeft.train.experiment import load_experiment
 from spkpeft.train.metrics_log import read_metrics
 from spkpeft.train.trainer import train
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from spkpeft.config import ConfigError
-from spkpeft.experiment import RECIPES, list_recipes, load_experiment, recipe_path, resolve_stages
+from spkpeft.train.experiment import RECIPES, list_recipes, load_experiment, recipe_path, resolve_stages
 
 EXPECTED = {
     "tiny",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spkpeft.experiment import load_experiment
-from spkpeft.model import build_speaker_model, load_speaker_model, save_model
+from spkpeft.model import load_speaker_model, save_model
+from spkpeft.train.experiment import build_model, load_experiment
 
 
 def _wav(b: int = 2, s: int = 8000) -> tuple[torch.Tensor, torch.Tensor]:
@@ -19,7 +19,7 @@ def test_trainable_set_is_method_plus_backend(method):
     cfg = load_experiment(
         "tiny", [f"method.name={method}"] + (["method.prompt_length=3"] if method == "unipet" else [])
     )
-    model = build_speaker_model(cfg)
+    model = build_model(cfg)
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     expected = {id(p) for p in model.method.own_parameters().values()} | {
         id(p) for p in model.backend.parameters()
@@ -39,7 +39,7 @@ def test_trainable_set_is_method_plus_backend(method):
 
 def test_inter_adapter_is_applied_and_identity_is_not_passed(monkeypatch):
     cfg = load_experiment("tiny", ["method.name=inner_inter"])
-    model = build_speaker_model(cfg)
+    model = build_model(cfg)
     assert model._post_aggregate() is not None
     seen = []
     orig = model.method.adapt_aggregate
@@ -47,7 +47,7 @@ def test_inter_adapter_is_applied_and_identity_is_not_passed(monkeypatch):
     model._adapts_aggregate = True
     model(*_wav())
     assert seen and seen[0][-1] == 32
-    lap = build_speaker_model(
+    lap = build_model(
         load_experiment("tiny", ["backend={name: lap_astp, channels: 32, heads: 4, embed_dim: 16}"])
     )
     assert lap._post_aggregate() is None  # frozen: identity, so a back-end without a layer sum accepts it
@@ -58,7 +58,7 @@ def test_inter_adapter_is_applied_and_identity_is_not_passed(monkeypatch):
 def test_save_and_load_reproduce_embeddings(tmp_path, backbone):
     ov = ["method.name=unipet", "method.prompt_length=2", "method.bottleneck=8"]
     cfg = load_experiment("tiny", [*ov, f"backbone.name_or_path={backbone}"])
-    model = build_speaker_model(cfg)
+    model = build_model(cfg)
     with torch.no_grad():  # make the method and back-end differ from a fresh build
         for p in [*model.method.own_parameters().values(), *model.backend.parameters()]:
             p.add_(0.01 * torch.randn_like(p))
@@ -68,13 +68,13 @@ def test_save_and_load_reproduce_embeddings(tmp_path, backbone):
     loaded = load_speaker_model(tmp_path / "run")  # a run dir resolves to run/model
     assert not loaded.training
     assert torch.allclose(loaded.embed(wav, lengths), ref, atol=1e-6)
-    assert not torch.allclose(build_speaker_model(cfg).embed(wav, lengths), ref, atol=1e-4)
+    assert not torch.allclose(build_model(cfg).embed(wav, lengths), ref, atol=1e-4)
     with pytest.raises(FileNotFoundError, match="model.json"):
         load_speaker_model(tmp_path)
 
 
 def test_embed_is_no_grad_and_restores_mode():
-    model = build_speaker_model(load_experiment("tiny", ["method.name=adapter", "method.bottleneck=8"]))
+    model = build_model(load_experiment("tiny", ["method.name=adapter", "method.bottleneck=8"]))
     model.train()
     out = model.embed(*_wav())
     assert not out.requires_grad and model.training
@@ -83,7 +83,7 @@ def test_embed_is_no_grad_and_restores_mode():
 
 def test_stage_switch_rules_and_trainable_groups():
     from spkpeft.config import ConfigError
-    from spkpeft.experiment import resolve_stages
+    from spkpeft.train.experiment import resolve_stages
     from spkpeft.train.setup import build_train_module, switch_stage
 
     stages = "stages=[{trainable: [backend]}, {method: {name: lora, r: 2}}]"
@@ -131,7 +131,7 @@ def test_groups_are_what_methods_declare(monkeypatch):
 
 def test_lora_merges_into_the_backbone_when_full_follows():
     """WeSpeaker's w2v-BERT recipe: LoRA (stage 1) is folded into the weights before full fine-tuning."""
-    from spkpeft.experiment import resolve_stages
+    from spkpeft.train.experiment import resolve_stages
     from spkpeft.train.setup import build_train_module, switch_stage
 
     stages = "stages=[{}, {method: {name: full}}]"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from spkpeft.backbones import load_backbone
-from spkpeft.experiment import load_experiment
 from spkpeft.model import _warn_random_preset, load_speaker_model
 from spkpeft.train import checkpoint as ck
+from spkpeft.train.experiment import load_experiment
 from spkpeft.train.trainer import train
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from spkpeft.experiment import load_experiment
 from spkpeft.train import checkpoint as ck
+from spkpeft.train.experiment import load_experiment
 from spkpeft.train.metrics_log import read_metrics
 from spkpeft.train.trainer import NonFiniteLossError, RunExistsError, Trainer, train
 
@@ -53,9 +53,9 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tiny_yaml, ti
 
     ref = _final_tensors(train(cfg("ref")))
     assert any(k.startswith("method/lora") for k in ref)  # stage 2 switched frozen -> lora
-    from spkpeft.model import build_speaker_model
+    from spkpeft.train.experiment import build_model
 
-    init = build_speaker_model(cfg("init")).backend.state_dict()
+    init = build_model(cfg("init")).backend.state_dict()
     assert all(not torch.equal(ref[f"backend/{k}"], v) for k, v in init.items())  # training moved them
     for kill_at in (3, 5):  # 3: inside stage 1 (last checkpoint step-2); 5: inside stage 2 (step-4)
         name = f"killed{kill_at}"
@@ -98,9 +98,9 @@ def test_frozen_stage_keeps_backbone_and_runs_it_without_autograd(tiny_yaml, tin
     tm = spy.tm
     assert grad_modes and not any(grad_modes)
     fresh = load_experiment(tiny_yaml, tiny_overrides)
-    from spkpeft.model import build_speaker_model
+    from spkpeft.train.experiment import build_model
 
-    ref = build_speaker_model(fresh)
+    ref = build_model(fresh)
     for (n, p), (_, q) in zip(tm.model.backbone.named_parameters(), ref.backbone.named_parameters()):
         assert torch.equal(p, q), f"frozen backbone parameter {n} changed"
     from spkpeft.model import load_speaker_model

@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from spkpeft.api import SpeakerVerifier
-from spkpeft.experiment import load_experiment
-from spkpeft.model import build_speaker_model, save_model
+from spkpeft.model import save_model
+from spkpeft.train.experiment import build_model, load_experiment
 from spkpeft.tsasr.config import SpeakerSection, load_config
 from spkpeft.tsasr.data import MixtureData, build_source, collate, read_audio
 
 
 @pytest.fixture(scope="module")
 def speaker_model(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    model = build_speaker_model(load_experiment("tiny", []))
+    model = build_model(load_experiment("tiny", []))
     return save_model(model, tmp_path_factory.mktemp("spk") / "model")
 
 

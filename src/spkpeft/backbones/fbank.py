@@ -29,7 +29,7 @@ from torch import nn
 from transformers.audio_utils import mel_filter_bank, window_function
 
 from spkpeft.backbones.families import FamilySpec, get_module
-from spkpeft.backbones.front_ends import FrontEnd
+from spkpeft.backbones.front_end import FrontEnd
 from spkpeft.data.config import SAMPLE_RATE
 
 FRAME = 400  # 25 ms

@@ -1,6 +1,7 @@
 """Front ends: waveforms (B, S) -> frames (B, T, D) at model width, one registered name per kind.
 
-A front end is built by ``FRONT_ENDS.build(spec.front_end, model, spec)`` and is a :class:`FrontEnd`:
+A front end is built by ``FRONT_ENDS.build(spec.front_end, model, spec)`` and is a
+:class:`~spkpeft.backbones.front_end.FrontEnd`:
 
 - ``forward(wav (B, S), lengths (B,)) -> (B, T, D)``: padded rows give, on their first
   ``frame_lengths(lengths)`` frames, exactly the frames of the row run alone;
@@ -23,40 +24,13 @@ in :mod:`spkpeft.backbones.fbank`.
 from __future__ import annotations
 
 import inspect
-from contextlib import AbstractContextManager
 
 import torch
 from torch import nn
 
 from spkpeft.backbones.families import FamilySpec, get_module
+from spkpeft.backbones.front_end import FrontEnd
 from spkpeft.registry import Registry
-
-
-class FrontEnd(nn.Module):
-    """Base class of front ends (see the module docstring)."""
-
-    default_normalize_wav: bool = False  # whether a per-utterance waveform normalisation is the default
-    max_frames: int | None = None
-
-    @property
-    def feature_encoder(self) -> nn.Module:
-        raise NotImplementedError
-
-    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def traceable(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self(wav, lengths)
-
-    @property
-    def frozen(self) -> bool:
-        """True when no ``feature_encoder`` parameter requires grad."""
-        return not any(p.requires_grad for p in self.feature_encoder.parameters())
-
-    def grad_mode(self) -> AbstractContextManager:
-        """``torch.no_grad()`` while the feature encoder is frozen, else the current grad mode."""
-        return torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen)
-
 
 FRONT_ENDS: Registry[FrontEnd] = Registry("front end")
 

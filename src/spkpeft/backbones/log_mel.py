@@ -27,7 +27,7 @@ from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
 from spkpeft.backbones.families import FamilySpec, get_module
-from spkpeft.backbones.front_ends import FrontEnd
+from spkpeft.backbones.front_end import FrontEnd
 from spkpeft.data.config import SAMPLE_RATE
 
 N_FFT = 400

@@ -44,8 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spkpeft.demo.choice import demo_config
-    from spkpeft.demo.pipeline import run_demo
+    from spkpeft.demo.pipeline import demo_config, run_demo
 
     cfg = demo_config(args.backbone, out_dir=args.out, seed=args.seed, audio=args.audio)
     if args.adapt_epochs is not None:

@@ -49,17 +49,11 @@ def _extraction_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    from spkpeft.api import sync_transformers_progress
+    from spkpeft.progress import sync_transformers_progress
 
     sync_transformers_progress()
-    from spkpeft.api import default_device
-    from spkpeft.inference.embedding import (
-        ChunkSettings,
-        cache_key,
-        embed_manifest,
-        model_fingerprint,
-    )
-    from spkpeft.model import load_speaker_model, model_dir_of
+    from spkpeft.eval.embed import ChunkSettings, cache_key, embed_manifest, model_fingerprint
+    from spkpeft.model import default_device, load_speaker_model, model_dir_of
 
     model_dir = model_dir_of(args.run)
     chunks = ChunkSettings(args.chunk_seconds, args.overlap_seconds)
@@ -74,7 +68,7 @@ def run_embed(args: argparse.Namespace) -> int:
 
 
 def run_embed_file(args: argparse.Namespace) -> int:
-    from spkpeft.api import sync_transformers_progress
+    from spkpeft.progress import sync_transformers_progress
 
     sync_transformers_progress()
     import numpy as np

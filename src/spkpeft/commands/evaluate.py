@@ -2,8 +2,9 @@
 
 Embeds the utterances the trials use (cached in RUN/embeddings/), builds the AS-norm cohort from the
 run's training manifest (per-speaker means of a per-speaker subsample), trains the quality-aware
-calibration on cohort trials and saves it with the run (RUN/calibration.json, used by `spkpeft verify`
-and SpeakerVerifier), and writes RUN/report.md, report.json, scores/ and plots/ (or into --out DIR).
+calibration on cohort trials and saves this scorer with the model (RUN/model/scoring/, used by
+`spkpeft verify`, SpeakerVerifier and `spkpeft export`), and writes RUN/report.md, report.json, scores/
+and plots/ (or into --out DIR).
 A trial list evaluated earlier and not named now keeps its results in the report; one named again is
 re-evaluated. The metrics are printed (also with -q). Defaults come from the ``eval`` section of
 RUN/config.yaml; see docs/eval.md and docs/inference.md.
@@ -32,13 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spkpeft.api import sync_transformers_progress
+    from spkpeft.progress import sync_transformers_progress
 
     sync_transformers_progress()
-    from spkpeft.api import default_device
     from spkpeft.config import apply_overrides, parse, to_dict
-    from spkpeft.eval.run_config import RunEvalConfig
-    from spkpeft.inference.run_eval import evaluate_run, run_eval_config
+    from spkpeft.eval.config import RunEvalConfig, run_eval_config
+    from spkpeft.eval.run import evaluate_run
+    from spkpeft.model import default_device
 
     cfg = None
     if args.overrides:

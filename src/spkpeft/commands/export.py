@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spkpeft.api import sync_transformers_progress
+    from spkpeft.progress import sync_transformers_progress
 
     sync_transformers_progress()
     from spkpeft.inference.export import export_model

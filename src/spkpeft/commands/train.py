@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from spkpeft.config import to_dict
-    from spkpeft.experiment import load_experiment
+    from spkpeft.train.experiment import load_experiment
 
     cfg = load_experiment(args.config, args.overrides)
     if args.print_config:

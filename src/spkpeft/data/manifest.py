@@ -119,3 +119,11 @@ def to_utterances(cuts: Iterable[Cut], need_speaker: bool = True, where: str = "
 
 def load_utterances(path: str | Path, need_speaker: bool = True) -> list[Utterance]:
     return to_utterances(load_manifest(path), need_speaker=need_speaker, where=str(path))
+
+
+def corpus_dir(root: str | Path) -> Path:
+    """``root`` as a Path; FileNotFoundError naming it unless it is a directory (corpus preparers)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"corpus directory not found: {root}")
+    return root

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from spkpeft import progress
 from spkpeft.data.audio import AudioError
-from spkpeft.data.manifest import Cut, CutSet, make_cut, save_manifest
+from spkpeft.data.manifest import Cut, CutSet, corpus_dir, make_cut, save_manifest
 from spkpeft.data.trials import check_trials, read_cnceleb_trials, read_trials, write_trials
 
 log = logging.getLogger(__name__)
@@ -95,13 +95,6 @@ def _no_audio_hint(root: Path) -> str:
     return f"files found instead, by extension: {top}"
 
 
-def _require_dir(root: str | Path) -> Path:
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"corpus directory not found: {root}")
-    return root
-
-
 def prepare_folder(
     root: str | Path, out: str | Path, num_jobs: int = 1, name: str = "folder", speaker_level: int = 1
 ) -> dict[str, Path]:
@@ -110,7 +103,7 @@ def prepare_folder(
     The speaker is the first ``speaker_level`` folder levels under ROOT joined with "/": level 1 for
     ``ROOT/SPEAKER/*.wav``, level 2 for ``ROOT/CORPUS/SPEAKER/*.flac`` (speaker ``CORPUS/SPEAKER``, so
     equal speaker names in two corpora stay apart). Files less deep than that are skipped (logged)."""
-    root = _require_dir(root)
+    root = corpus_dir(root)
     if speaker_level < 1:
         raise ValueError(f"speaker_level={speaker_level}: must be >= 1 (1 = the first folder under ROOT)")
     files = audio_files(root)
@@ -171,7 +164,7 @@ def prepare_voxceleb(root: str | Path, out: str | Path, num_jobs: int = 1) -> di
     """VoxCeleb1 dev/test and VoxCeleb2 dev (converted to wav/flac) -> ``vox1_dev``, ``vox1_test``,
     ``vox1_all`` (for Vox1-E/H), ``vox2_dev`` manifests; official trial lists found under ROOT are copied
     to ``OUT/trials/`` and checked. Cut ids are ``id10270/5r0dWxy17C8/00001.wav``."""
-    root, out = _require_dir(root), Path(out)
+    root, out = corpus_dir(root), Path(out)
     splits: dict[str, list[Item]] = {}
     m4a = 0
     for sr in _vox_speaker_roots(root):
@@ -235,7 +228,7 @@ def prepare_cnceleb(root: str | Path, out: str | Path, num_jobs: int = 1) -> dic
     """CN-Celeb1 (``CN-Celeb_flac``: data/, dev/dev.lst, eval/{enroll,test,lists}) and/or CN-Celeb2
     (``CN-Celeb2_flac``: data/, spk.lst) -> ``cnceleb1_dev``, ``cnceleb2``, ``cnceleb_train`` (both),
     ``cnceleb1_eval`` (enroll + test, ids as in trials.lst) and ``trials/cnceleb1.txt``."""
-    root, out = _require_dir(root), Path(out)
+    root, out = corpus_dir(root), Path(out)
     cn1 = next(
         (d for d in (root / "CN-Celeb_flac", root) if (d / "eval").is_dir() or (d / "dev").is_dir()), None
     )

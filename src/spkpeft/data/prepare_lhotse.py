@@ -12,8 +12,7 @@ from pathlib import Path
 
 from lhotse import RecordingSet, SupervisionSet
 
-from spkpeft.data.manifest import CutSet, save_manifest
-from spkpeft.data.prepare import _require_dir
+from spkpeft.data.manifest import CutSet, corpus_dir, save_manifest
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ def prepare_librispeech(root: str | Path, out: str | Path, num_jobs: int = 1) ->
     per part (``librispeech_train-clean-100``), speaker = reader, text = transcript."""
     from lhotse.recipes import librispeech
 
-    root = _librispeech_dir(_require_dir(root))
+    root = _librispeech_dir(corpus_dir(root))
     try:
         parts = librispeech.prepare_librispeech(root, num_jobs=num_jobs)
     except ValueError as e:
@@ -65,7 +64,7 @@ def prepare_musan(root: str | Path, out: str | Path, num_jobs: int = 1) -> dict[
     noise manifest for training augmentation (``data.noise_manifest``)."""
     from lhotse.recipes import musan
 
-    root = _require_dir(root)
+    root = corpus_dir(root)
     root = root / "musan" if (root / "musan").is_dir() else root
     parts = [p for p in ("music", "speech", "noise") if (root / p).is_dir()]
     if not parts:
@@ -83,7 +82,7 @@ def prepare_rir(root: str | Path, out: str | Path, num_jobs: int = 1) -> dict[st
     -> ``rir.jsonl.gz`` (``data.rir_manifest``)."""
     from lhotse.recipes import rir_noise
 
-    root = _require_dir(root)
+    root = corpus_dir(root)
     root = root / "RIRS_NOISES" if (root / "RIRS_NOISES").is_dir() else root
     parts = [p for p in ("real_rir", "sim_rir") if (root / rir_noise.PARTS[p]).is_dir()]
     if not parts:

@@ -10,13 +10,8 @@ is, with no pre-training stage and the Whisper-path sizes.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from spkpeft.backbones.faster_whisper import BundledModelMissing, bundled_ct2_dir
-
-if TYPE_CHECKING:
-    from spkpeft.demo.pipeline import DemoConfig
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +65,3 @@ def resolve_backbone(name: str) -> str:
     if name != AUTO:
         return name
     return REAL_WHISPER if real_whisper_installed() else CONTENT_WAVLM
-
-
-def demo_config(backbone: str = AUTO, **fields: object) -> DemoConfig:
-    """The demo's config for ``backbone`` (resolved): the content pre-training defaults of
-    :class:`DemoConfig` for ``tiny-wavlm``, :data:`PRETRAINED_SIZES` for every other backbone;
-    ``fields`` (``out_dir``, ``seed``, ``audio``, ...) are set last."""
-    from spkpeft.demo.pipeline import DemoConfig
-
-    name = resolve_backbone(backbone)
-    cfg = DemoConfig(backbone=name)
-    if name != CONTENT_WAVLM:
-        cfg = replace(cfg, **PRETRAINED_SIZES)
-    return replace(cfg, **fields)

@@ -22,11 +22,11 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from spkpeft.demo.choice import CONTENT_WAVLM
+from spkpeft.demo.choice import AUTO, CONTENT_WAVLM, PRETRAINED_SIZES, resolve_backbone
 from spkpeft.demo.content_pretrain import ContentPretrainConfig
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class DemoConfig:
     """Sizes of the demo. These defaults are the content pre-trained tiny WavLM path (about 2.5 minutes
-    on 2 CPU cores); :func:`spkpeft.demo.choice.demo_config` gives the sizes for a pre-trained backbone.
+    on 2 CPU cores); :func:`demo_config` gives the sizes for a pre-trained backbone.
     ``backbone``: ``tiny-wavlm`` (pre-trained here) or any backbone name/directory (adapted as it is);
     ``audio``: a folder with one sub-folder per speaker instead of synthetic voices.
     ``adapt_steps`` caps the optimiser steps of adaptation (0 = ``adapt_epochs`` decide)."""
@@ -71,6 +71,17 @@ class DemoConfig:
             "unipet": {"default": 5e-3, "adapter": 1e-2, "gate": 1e-2, "prompt": 5e-3},
         }
     )
+
+
+def demo_config(backbone: str = AUTO, **fields: object) -> DemoConfig:
+    """The demo's config for ``backbone`` (resolved): the content pre-training defaults of
+    :class:`DemoConfig` for ``tiny-wavlm``, :data:`PRETRAINED_SIZES` for every other backbone;
+    ``fields`` (``out_dir``, ``seed``, ``audio``, ...) are set last."""
+    name = resolve_backbone(backbone)
+    cfg = DemoConfig(backbone=name)
+    if name != CONTENT_WAVLM:
+        cfg = replace(cfg, **PRETRAINED_SIZES)
+    return replace(cfg, **fields)
 
 
 @dataclass
@@ -157,7 +168,7 @@ def experiment(
     cfg: DemoConfig, name: str, method: dict, lr: dict, backbone: str | Path, manifest: Path, out: Path
 ) -> Any:
     """The experiment config of one adapted system (same back-end, loss and schedule for both)."""
-    from spkpeft.experiment import experiment_from_dict
+    from spkpeft.train.experiment import experiment_from_dict
 
     return experiment_from_dict(
         {
@@ -207,7 +218,7 @@ def adapt_and_evaluate(
     cfg: DemoConfig, name: str, backbone: str | Path, paths: dict[str, Path], out: Path
 ) -> SystemResult:
     """Stages 3-4 for one system: train (skipped when its model exists), then evaluate."""
-    from spkpeft.inference.run_eval import evaluate_run
+    from spkpeft.eval.run import evaluate_run
     from spkpeft.model import load_speaker_model
     from spkpeft.train.trainer import train
 

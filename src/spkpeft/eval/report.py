@@ -5,7 +5,6 @@ Layout written under ``run_dir``::
     report.md, report.json        metrics per trial list and system (EER with its 95 % interval, minDCF
                                   0.01/0.05, thresholds) and what produced them; lists evaluated by an
                                   earlier call and not re-evaluated now are kept (never overwritten)
-    calibration.json              the calibrator, when the results carry one
     scores/<list>.tsv             enroll, test, label and one column per system
     plots/det_<list>.png          DET curves of all systems (normal-deviate axes)
     plots/scores_<list>.png       target / non-target histograms per system
@@ -56,10 +55,7 @@ def write_report(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    calibrator = results.get("calibrator")
-    if calibrator is not None:
-        written["calibration"] = run_dir / "calibration.json"
-        calibrator.save(written["calibration"])
+    calibrator = results.get("calibrator")  # in report.json; the scorer saves the file verify uses
     for name, sc in results.get("scores", {}).items():
         written[f"scores/{name}"] = _write_scores(run_dir / "scores" / f"{_slug(name)}.tsv", sc)
     figures: dict[str, dict[str, Path]] = {}

@@ -1,1 +1,3 @@
-"""Inference on trained runs: embeddings, run evaluation, scoring state, export (see docs/inference.md)."""
+"""Export of trained models: a self-contained model directory, ONNX, the model card (docs/inference.md).
+
+Embedding extraction, ``spkpeft eval`` and the scorer live in :mod:`spkpeft.eval`."""

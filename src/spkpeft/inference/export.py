@@ -9,7 +9,8 @@ Layout of OUT::
                          ``frozen``), else the plain pre-trained backbone
     method/              the method's own parameters (method.safetensors + method.json)
     backend.safetensors  the back-end
-    scoring.json, cohort.safetensors, calibration.json   when the run was evaluated (spkpeft eval)
+    scoring/             the scorer (spkpeft.eval.scorer: scoring.json, cohort.safetensors,
+                         calibration.json) when the run was evaluated (spkpeft eval)
     model.onnx           with --onnx: wav (B, S), lengths (B,) -> embeddings (B, E)
 
 ``SpeakerVerifier.from_pretrained(OUT)`` and ``spkpeft.model.load_speaker_model(OUT)`` load it without
@@ -24,11 +25,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from spkpeft.data.config import SAMPLE_RATE
-from spkpeft.inference.scoring_state import CALIBRATION_FILE, COHORT_FILE, SCORING_FILE
+from spkpeft.eval.scorer import FILES, SCORING_DIR, scoring_dir
+from spkpeft.inference.probe import probe_waveforms, relative_error
+from spkpeft.model import load_speaker_model, model_dir_of, run_dir_of
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +43,10 @@ def export_model(
     check: bool = True,
 ) -> dict[str, Any]:
     """Write the export (see the module docstring); returns a summary dict (paths, merged, check error)."""
-    from spkpeft.api import scoring_dir
-    from spkpeft.model import load_speaker_model, model_dir_of
-
     model_dir = model_dir_of(run_or_dir)
-    root = scoring_dir(Path(run_or_dir), model_dir)
+    run = run_dir_of(model_dir)
     out = Path(out)
-    _refuse_overlap(out, model_dir, root)
+    _refuse_overlap(out, model_dir, run or model_dir)
     _prepare(out, overwrite)
     model = load_speaker_model(model_dir, device="cpu")
     merged = _save_backbone_and_method(model, out)
@@ -67,9 +63,11 @@ def export_model(
     meta["method"] = "frozen" if merged else model.method.name
     meta["source_method"] = model.method.name
     (out / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
-    for name in (SCORING_FILE, COHORT_FILE, CALIBRATION_FILE):
-        if (root / name).is_file():
-            shutil.copyfile(root / name, out / name)
+    scorer = scoring_dir(model_dir)  # MODEL/scoring/, or where a run evaluated before kept it
+    for name in FILES:
+        if (scorer / name).is_file():
+            (out / SCORING_DIR).mkdir(exist_ok=True)
+            shutil.copyfile(scorer / name, out / SCORING_DIR / name)
     summary: dict[str, Any] = {"out": out, "merged": merged, "method": model.method.name}
     exported = load_speaker_model(out, device="cpu") if check or onnx else None
     if check:
@@ -80,7 +78,7 @@ def export_model(
         summary["onnx"] = export_onnx(exported, out / "model.onnx")  # the plain (merged) model
     from spkpeft.inference.model_card import write_model_card
 
-    report = root / "report.json"
+    report = (run or model_dir) / "report.json"
     write_model_card(out, model, meta, merged, report if report.is_file() else None)
     log.info("exported %s to %s (%s)", model_dir, out, "merged" if merged else "method kept apart")
     return summary
@@ -127,25 +125,6 @@ def _save_backbone_and_method(model: Any, out: Path) -> bool:
     else:
         save_method(model.method, out / "method")
     return merged
-
-
-def probe_waveforms(
-    seconds: tuple[float, ...] = (1.3, 2.0), seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A padded batch (B, S) of deterministic noise-plus-tone signals and their lengths (B,)."""
-    rng = np.random.default_rng(seed)
-    n = [int(s * SAMPLE_RATE) for s in seconds]
-    wav = torch.zeros(len(n), max(n))
-    for i, k in enumerate(n):
-        t = np.arange(k) / SAMPLE_RATE
-        x = 0.3 * np.sin(2 * np.pi * (120 + 40 * i) * t) + 0.05 * rng.standard_normal(k)
-        wav[i, :k] = torch.from_numpy(x.astype(np.float32))
-    return wav, torch.tensor(n)
-
-
-def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    """max over rows of ||a - b|| / ||a|| (a, b: (B, E))."""
-    return float(((a - b).norm(dim=1) / a.norm(dim=1).clamp_min(1e-12)).max())
 
 
 def check_export(model: Any, exported: Any, out: Path) -> float:

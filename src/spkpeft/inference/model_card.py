@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from spkpeft.eval.metrics import bayes_threshold
+from spkpeft.eval.scorer import Scorer
 
 
 def _count(params: Any) -> int:
@@ -24,23 +25,19 @@ def _results_table(report: dict) -> list[str]:
     return lines if len(lines) > 2 else ["No labelled trial list in the report."]
 
 
-def _threshold_text(out: Path) -> str:
-    scoring = out / "scoring.json"
-    if (out / "calibration.json").is_file():
+def _threshold_text(scorer: Scorer) -> str:
+    if scorer.calibrated:
         return (
             "Scores are calibrated log-likelihood ratios (LLR; 0 = neutral evidence, +2.3 = 10x likelier "
             "same speaker). `verify` decides *same* when `LLR >= log((1 - p) / p)`, the Bayes decision "
             f"at target prior p with equal costs: {bayes_threshold(0.01):.3f} for p = 0.01 (default), "
             f"{bayes_threshold(0.05):.3f} for p = 0.05, 0 for p = 0.5 (`--p-target`)."
         )
-    if scoring.is_file():
-        meta = json.loads(scoring.read_text())
-        thr = meta.get("eer_threshold")
-        if thr is not None:
-            return (
-                f"Uncalibrated {meta['system']} scores; the decision threshold {thr:.4f} is the "
-                f"{meta.get('threshold_source', 'EER threshold of the evaluation')}."
-            )
+    if scorer.eer_threshold is not None:
+        return (
+            f"Uncalibrated {scorer.system} scores; the decision threshold {scorer.eer_threshold:.4f} is the "
+            f"{scorer.threshold_source or 'EER threshold of the evaluation'}."
+        )
     return (
         "Uncalibrated cosine scores and no threshold: the run was not evaluated (`spkpeft eval`) before "
         "export, so `verify` reports scores without a decision."
@@ -87,7 +84,7 @@ def write_model_card(out: Path, model: Any, meta: dict, merged: bool, report_pat
         "",
         "## Threshold",
         "",
-        _threshold_text(out),
+        _threshold_text(Scorer.load(out)),
         "",
         "## How to load",
         "",
@@ -109,8 +106,8 @@ def write_model_card(out: Path, model: Any, meta: dict, merged: bool, report_pat
         lines += [
             "`model.onnx`: inputs `wav` (B, S) float32 at 16 kHz (zero-padded) and `lengths` (B,) int64, "
             "output `embedding` (B, E) raw (unnormalised) embeddings. Score them like the Python API "
-            "does only if you also apply `scoring.json`/`cohort.safetensors`/`calibration.json`; plain "
-            "cosine otherwise.",
+            "does only if you also apply the scorer in `scoring/` (`scoring.json`, `cohort.safetensors`, "
+            "`calibration.json`); plain cosine otherwise.",
             "",
         ]
     path = out / "README.md"

@@ -58,7 +58,7 @@ def export_onnx(model: Any, path: str | Path, opset: int = 18) -> dict[str, Any]
     """
     import onnx
 
-    from spkpeft.inference.export import probe_waveforms, relative_error
+    from spkpeft.inference.probe import probe_waveforms, relative_error
 
     path = Path(path)
     model = model.eval()

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 log = logging.getLogger(__name__)
 
 
@@ -63,17 +61,12 @@ class DevSelector:
     def dev_eer(self, model: Any) -> float:
         """Cosine EER (fraction) of the dev trials with ``model`` (a SpeakerModel) as it is now."""
         from spkpeft.data.eval_dataset import build_eval_loader
-        from spkpeft.eval.embed import extract_embeddings
+        from spkpeft.eval.embed import extract_embeddings, model_embed_fn
         from spkpeft.eval.metrics import compute_metrics
         from spkpeft.eval.scoring import cosine_scores
         from spkpeft.eval.table import trial_labels
 
-        device = next(model.parameters()).device
-
-        def embed(wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return model.embed(wav.to(device), lengths.to(device)).float().cpu()
-
+        embed = model_embed_fn(model)  # extract_embeddings runs it under no_grad, float32 on CPU
         table = extract_embeddings(embed, build_eval_loader(self.utts, batch_size=8, max_batch_seconds=120))
         scores = cosine_scores(table, self.trials, mean=table.vectors.mean(0))
         return float(compute_metrics(scores, trial_labels(self.trials)).eer)

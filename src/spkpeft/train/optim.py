@@ -11,71 +11,15 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from spkpeft.config import ConfigError
+from spkpeft.train.config import OPTIMIZERS, SCHEDULES, OptimConfig
 
 log = logging.getLogger(__name__)
-
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("cosine", "exponential", "constant")
-
-
-@dataclass
-class OptimConfig:
-    """Optimiser section of an experiment config (YAML key ``optim``).
-
-    ``lr`` maps a parameter-group name to its peak learning rate; ``default`` covers groups not listed.
-    Warm-up is ``warmup_steps`` optimiser steps, or ``warmup_fraction`` of the stage when steps is 0.
-    After warm-up the rate decays from the peak to ``peak * final_lr_ratio`` at the end of the stage.
-    """
-
-    optimizer: str = "adam"
-    lr: dict[str, float] = field(default_factory=lambda: {"default": 1e-3})
-    weight_decay: float = 0.0
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    momentum: float = 0.9
-    nesterov: bool = False
-    warmup_steps: int = 0
-    warmup_fraction: float = 0.0
-    schedule: str = "cosine"
-    final_lr_ratio: float = 0.01
-
-    def validate(self, where: str = "optim") -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"{where}.optimizer={self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"{where}.schedule={self.schedule!r}; valid: {', '.join(SCHEDULES)}")
-        for k, v in self.lr.items():
-            if not v > 0:
-                raise ConfigError(f"{where}.lr.{k}={v}: learning rates must be > 0")
-        if not 0 <= self.warmup_fraction < 1:
-            raise ConfigError(f"{where}.warmup_fraction={self.warmup_fraction}: must be in [0, 1)")
-        if self.warmup_steps < 0:
-            raise ConfigError(f"{where}.warmup_steps={self.warmup_steps}: must be >= 0")
-        if not 0 < self.final_lr_ratio <= 1:
-            raise ConfigError(f"{where}.final_lr_ratio={self.final_lr_ratio}: must be in (0, 1]")
-        if len(self.betas) != 2:
-            raise ConfigError(f"{where}.betas={self.betas}: needs exactly two values")
-
-    def lr_of(self, group: str) -> float:
-        if group in self.lr:
-            return self.lr[group]
-        if "default" in self.lr:
-            return self.lr["default"]
-        raise ConfigError(
-            f"optim.lr has no entry for parameter group {group!r} and no 'default'; "
-            f"given: {', '.join(self.lr)}"
-        )
-
-    def warmup_for(self, total_steps: int) -> int:
-        if self.warmup_steps:
-            return min(self.warmup_steps, total_steps)
-        return int(round(self.warmup_fraction * total_steps))
 
 
 def param_groups(

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from spkpeft.config import ConfigError
-from spkpeft.experiment import ExperimentConfig, Stage
+from spkpeft.train.experiment import ExperimentConfig, Stage
 from spkpeft.train.module import TrainModule
 
 log = logging.getLogger(__name__)
@@ -84,9 +84,9 @@ def build_head(loss_cfg: Any, embed_dim: int, num_classes: int, seed: int) -> nn
 
 def build_train_module(cfg: ExperimentConfig, stage: Stage, num_classes: int) -> TrainModule:
     """Speaker model (with ``stage.method``) + loss head (``stage.loss``) for ``num_classes`` classes."""
-    from spkpeft.model import build_speaker_model
+    from spkpeft.train.experiment import build_model
 
-    model = build_speaker_model(cfg, stage.method)
+    model = build_model(cfg, stage.method)
     tm = TrainModule(model, build_head(stage.loss, model.embed_dim, num_classes, cfg.train.seed + 2))
     tm.method_cfg, tm.loss_cfg = stage.method, stage.loss
     return tm

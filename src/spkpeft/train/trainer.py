@@ -25,8 +25,8 @@ from torch.utils.data import DataLoader
 
 from spkpeft import progress
 from spkpeft.config import ConfigError, save_yaml
-from spkpeft.experiment import ExperimentConfig, Stage, resolve_stages
 from spkpeft.train import checkpoint as ck
+from spkpeft.train.experiment import ExperimentConfig, Stage, resolve_stages
 from spkpeft.train.metrics_log import MetricsLog, StepMeter, model_stats
 from spkpeft.train.optim import build_optimizer, build_scheduler, param_groups
 from spkpeft.train.run_dir import RunDir

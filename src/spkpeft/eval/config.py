@@ -1,7 +1,8 @@
 """The ``eval`` section of an experiment config: what ``spkpeft eval RUN`` evaluates and how it scores.
 
-Scoring options are those of :class:`~spkpeft.eval.pipeline.EvalConfig` (flat in the same section);
-the fields added here say which data to use::
+:class:`EvalConfig` holds the scoring options (what :meth:`spkpeft.eval.scorer.Scorer.fit` and
+:func:`spkpeft.eval.pipeline.evaluate` take); :class:`RunEvalConfig` adds, flat in the same section, the
+data and extraction settings of ``spkpeft eval``::
 
     eval:
       manifest: data/vox1_test.jsonl.gz       # utterances to embed (test set)
@@ -13,10 +14,30 @@ the fields added here say which data to use::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from spkpeft.eval.pipeline import EvalConfig
+from spkpeft.config import load_yaml, parse
+from spkpeft.eval.asnorm import DEFAULT_TOP_K
+from spkpeft.eval.calibration import DEFAULT_FEATURES
+from spkpeft.eval.metrics import DEFAULT_P_TARGETS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalConfig:
+    """Scoring options. LAP uses ``top_k: 600``; WeSpeaker uses 300."""
+
+    subtract_mean: bool = True
+    asnorm: bool = True
+    top_k: int = DEFAULT_TOP_K
+    calibrate: bool = True
+    calibration_trials: int = 30_000
+    calibration_features: list[str] = field(default_factory=lambda: list(DEFAULT_FEATURES))
+    seed: int = 0
+    p_targets: list[float] = field(default_factory=lambda: list(DEFAULT_P_TARGETS))
 
 
 @dataclass
@@ -50,3 +71,15 @@ def parse_trial_specs(specs: list[str]) -> dict[str, Path]:
             raise ValueError(f"two trial lists named {name!r}; name them explicitly with NAME=PATH")
         out[name] = Path(path)
     return out
+
+
+def run_eval_config(run: str | Path) -> tuple[RunEvalConfig, str]:
+    """(the run's ``eval`` section, its training manifest) from ``RUN/config.yaml`` (defaults if absent).
+    Only those two entries are read, so the method, back-end and loss registries are not needed."""
+    path = Path(run) / "config.yaml"
+    if not path.is_file():
+        log.warning("%s not found: default eval settings, no training manifest", path)
+        return RunEvalConfig(), ""
+    data = load_yaml(path)
+    cfg = parse(RunEvalConfig, data.get("eval"), f"{path}: eval")
+    return cfg, str((data.get("data") or {}).get("train_manifest") or "")

@@ -1,11 +1,12 @@
 """``spkpeft eval``: evaluate a trained run on trial lists and write its report.
 
-Steps: read the trial lists and check every id against the test manifest (an unknown id is an error
-naming it); embed the utterances the trials use (cached in ``RUN/embeddings/``); embed a per-speaker
-subsample of the training manifest as the AS-norm cohort and calibration set (also cached); score with
-:func:`spkpeft.eval.pipeline.evaluate`; write ``report.md``/``report.json``/plots, the calibration
-(``RUN/calibration.json``) and the scoring state (``RUN/scoring.json`` + ``cohort.safetensors``) that
-:class:`spkpeft.SpeakerVerifier` uses.
+Steps: read the run's ``eval`` section (``RUN/config.yaml``, read alone: no experiment is built); read
+the trial lists and check every id against the test manifest (an unknown id is an error naming it);
+embed the utterances the trials use (cached in ``RUN/embeddings/``); embed a per-speaker subsample of the
+training manifest as the AS-norm cohort and calibration set (also cached); fit the
+:class:`~spkpeft.eval.scorer.Scorer` on it once; score with :func:`spkpeft.eval.pipeline.evaluate`; write
+``report.md``/``report.json``/plots, and save the scorer in the model directory (``RUN/model/scoring/``),
+where :class:`spkpeft.SpeakerVerifier` and ``spkpeft export`` find it.
 """
 
 from __future__ import annotations
@@ -19,29 +20,13 @@ from typing import Any
 import numpy as np
 
 from spkpeft.data.trials import Trial, check_trials, read_trials
-from spkpeft.eval.run_config import RunEvalConfig, parse_trial_specs
-from spkpeft.inference.embedding import (
-    ChunkSettings,
-    LayerStats,
-    cache_key,
-    embed_manifest,
-    model_fingerprint,
-)
-from spkpeft.model import model_dir_of
+from spkpeft.eval.config import RunEvalConfig, parse_trial_specs, run_eval_config
+from spkpeft.eval.embed import ChunkSettings, cache_key, embed_manifest, model_fingerprint
+from spkpeft.eval.layer_stats import LayerStats, layer_values
+from spkpeft.eval.scorer import CALIBRATION_FILE, FILES, SCORING_DIR, Scorer, TrainingSet, scoring_dir
+from spkpeft.model import model_dir_of, run_dir_of
 
 log = logging.getLogger(__name__)
-
-
-def run_eval_config(run: str | Path) -> tuple[RunEvalConfig, str]:
-    """(the run's ``eval`` section, its training manifest) from ``RUN/config.yaml`` (defaults if absent)."""
-    from spkpeft.experiment import load_experiment
-
-    path = Path(run) / "config.yaml"
-    if not path.is_file():
-        log.warning("%s not found: default eval settings, no training manifest", path)
-        return RunEvalConfig(), ""
-    cfg = load_experiment(path)
-    return cfg.eval, cfg.data.train_manifest
 
 
 def cache_dir(run: Path, manifest: str | Path, prefix: str = "") -> Path:
@@ -91,10 +76,10 @@ def evaluate_run(
     ``trials``: ``PATH`` or ``NAME=PATH`` specs (default: the run config's ``eval.trials``);
     ``manifest``/``cohort_manifest`` default to ``eval.manifest`` and ``eval.cohort_manifest`` (else
     ``data.train_manifest``); ``config`` replaces the run's whole ``eval`` section. ``out``: where the
-    report, scores and plots go (default: the run); the scoring state always goes to the run.
+    report, scores and plots go (default: the run); the scorer always goes to the model directory.
     """
     from spkpeft.data.manifest import load_utterances
-    from spkpeft.eval.pipeline import TrainingSet, evaluate
+    from spkpeft.eval.pipeline import evaluate
     from spkpeft.eval.provenance import check_cohort, eval_provenance
     from spkpeft.eval.report import write_report
     from spkpeft.model import load_speaker_model
@@ -140,54 +125,43 @@ def evaluate_run(
         train_set = TrainingSet(table, {u.id: u.speaker for u in cohort_utts})
     else:
         log.warning("no cohort manifest (eval.cohort_manifest / data.train_manifest): cosine scores only")
-    scoring = cfg.scoring()
-    results = evaluate(test, lists, cohort=train_set, config=scoring)
+    scorer = Scorer.fit(train_set, cfg.scoring())
+    results = evaluate(test, lists, scorer, cfg.scoring())
     prov = eval_provenance(model_dir, train_manifest, manifest, specs, cohort_path, cohort_utts, fingerprint)
     for name, entry in results["trial_lists"].items():
         entry["provenance"] = prov[name]
-    layers = _layer_values(stats, model)
-    written = write_report(out or run, results, layer_values=layers, plots=plots)
-    state = _scoring_state(results, train_set, scoring, (chunks.chunk_seconds, chunks.overlap_seconds))
-    written["scoring"] = state.save(run)
+    written = write_report(out or run, results, layer_values=layer_values(stats, model), plots=plots)
+    scorer.set_threshold(results["trial_lists"])
+    scorer.chunk_seconds, scorer.overlap_seconds = chunks.chunk_seconds, chunks.overlap_seconds
+    written.update(save_scorer(scorer, model_dir))
+    return written
+
+
+def save_scorer(scorer: Scorer, model_dir: Path) -> dict[str, Path]:
+    """Save ``scorer`` in ``MODEL/scoring/`` and remove the scorer files a run evaluated before kept at its
+    top level (superseded); returns ``{"scoring": scoring.json[, "calibration": calibration.json]}``."""
+    written = {"scoring": scorer.save(model_dir / SCORING_DIR)}
+    if scorer.calibrator is not None:
+        written["calibration"] = model_dir / SCORING_DIR / CALIBRATION_FILE
+    run = run_dir_of(model_dir)
+    for name in FILES if run is not None else ():
+        if (run / name).is_file():
+            (run / name).unlink()
+            log.info("removed %s: the scorer now lives in %s", run / name, model_dir / SCORING_DIR)
     return written
 
 
 def refuse_shipped_model(run: Path, model_dir: Path) -> None:
-    """Raise if ``run`` is a model directory (not a training run) that ships a scoring state: evaluating
-    writes ``scoring.json``, ``calibration.json`` and ``cohort.safetensors`` into the directory it
-    evaluates, which would replace the calibration the model ships with (and its model card describes)."""
-    from spkpeft.inference.scoring_state import CALIBRATION_FILE, COHORT_FILE, SCORING_FILE
-
-    if model_dir != run:  # a training run: its scoring state is eval's to write
+    """Raise if ``run`` is a model directory outside a training run that ships a scorer: evaluating
+    saves the scorer into the model directory, which would replace the calibration the model ships with
+    (and its model card describes)."""
+    if model_dir != run or run_dir_of(model_dir) is not None:  # a training run's scorer is eval's to write
         return
-    shipped = [n for n in (SCORING_FILE, CALIBRATION_FILE, COHORT_FILE) if (run / n).is_file()]
+    d = scoring_dir(model_dir)
+    shipped = [str((d / n).relative_to(run)) for n in FILES if (d / n).is_file()]
     if shipped:
         raise ValueError(
             f"{run} is a model directory that ships its own scoring state ({', '.join(shipped)}); "
             "`spkpeft eval` writes its results into the directory it evaluates and would replace that "
             "state. Evaluate the training run it came from, or a copy with those files removed"
         )
-
-
-def _layer_values(stats: LayerStats, model: Any) -> dict:
-    """Per-layer series for the report: averaged ``method.stats()`` keyed ``<series>/<layer>`` and the
-    back-end's layer weights (the static ones even when every embedding came from the cache)."""
-    means = stats.means()
-    if "layer_weights" not in means:
-        w = model.backend.layer_weights()
-        if w is not None:
-            means["layer_weights"] = [float(x) for x in w.detach().float().cpu().reshape(-1)]
-    return {k: v for k, v in means.items() if k == "layer_weights" or k.rpartition("/")[2].isdigit()}
-
-
-def _scoring_state(results: dict, train_set: Any, scoring: Any, chunks: tuple[float, float]) -> Any:
-    from spkpeft.eval.asnorm import build_cohort
-    from spkpeft.inference.scoring_state import state_from_results
-
-    mean = cohort = None
-    if train_set is not None:
-        # the same mean and cohort that evaluate() built (deterministic functions of the cohort table)
-        mean = train_set.table.mean() if scoring.subtract_mean else None
-        if scoring.asnorm:
-            cohort = build_cohort(train_set.table, train_set.utt2spk, subtract_mean=scoring.subtract_mean)
-    return state_from_results(results, mean, cohort, scoring.top_k, chunks)
