@@ -111,7 +111,7 @@ def test_groups_are_what_methods_declare(monkeypatch):
     from spkpeft.registry import Entry
     from spkpeft.train.module import TrainModule
 
-    model = build_speaker_model(load_experiment("tiny", ["method={name: adapter, bottleneck: 4}"]))
+    model = build_model(load_experiment("tiny", ["method={name: adapter, bottleneck: 4}"]))
     head = torch.nn.Linear(2, 2)
     tm = TrainModule(model, head)  # the adapter returns exactly what AdapterConfig.GROUPS declares
     before = {"adapter", "gate", "prompt", "lora", "spectral", "backbone", "backend", "loss"}  # the old list
