@@ -9,10 +9,22 @@ V_p (in x k)``::
 
 with s = alpha / r, B_U (out x r), A_U (r x k), B_V (in x r), A_V (r x k). B_U and B_V start at zero and
 A_U, A_V Kaiming-uniform (as LoRA's A), so W' starts at the rank-k truncation (or W itself with the
-residual). W' is rebuilt inside ``forward`` from the factors, so every factor is in the autograd graph
-(the released code re-wrapped W' as a new Parameter, cutting the graph).
+residual). Every factor is in the autograd graph (the released code re-wrapped W' as a new Parameter,
+cutting the graph).
 
-U_p, S_p, V_p (and W_m) are non-persistent frozen buffers, recomputed reproducibly from W:
+Forward without building W'. With U' = U_p + s B_U A_U, V' = V_p + s B_V A_V, a = x V_p and
+c = s (x B_V) A_V (both (N, k)), z = (a + c) diag(S_p)::
+
+    x W'^T = z U'^T = z U_p^T + s (z A_U^T) B_U^T                               (no residual)
+    x W'^T = x W^T + (c diag(S_p)) U_p^T + s (z A_U^T) B_U^T                    (with the residual)
+
+The second line is the frozen layer's own product plus low-rank corrections (W' - W = U' S V'^T -
+U S V^T), so W_m is never needed in the forward. Neither line builds an (out, in) matrix or its gradient
+in the step: per row the first costs k (in + out) + r (in + out + 2k) multiply-adds instead of in * out
+(k = 256 of 1024: half), and the backward computes no (out, in) weight gradient at all.
+
+U_p, S_p, V_p are non-persistent frozen buffers, recomputed reproducibly from W (W_m is W minus their
+product, so it is not stored):
 :func:`principal_svd` runs in float64 on the CPU and fixes the sign of each singular pair.
 """
 
@@ -72,17 +84,10 @@ class SpectralLinear(nn.Module):
         else:
             u, s, v = principal_svd(w, k)
             self.checksum = tensor_checksum(s)
-            residual = w.detach().double().cpu() - (u * s) @ v.T if keep_residual else None
             u, s, v = (t.to(**fk) for t in (u, s, v))
-            if residual is not None:
-                residual = residual.to(**fk)
         self.register_buffer("U_p", u, persistent=False)
         self.register_buffer("S_p", s, persistent=False)
         self.register_buffer("V_p", v, persistent=False)
-        if keep_residual:
-            self.register_buffer(
-                "W_m", torch.empty(out_f, in_f, **fk) if w.is_meta else residual, persistent=False
-            )
         self.B_U = nn.Parameter(torch.zeros(out_f, r, **fk))
         self.A_U = nn.Parameter(torch.empty(r, k, **fk))
         self.B_V = nn.Parameter(torch.zeros(in_f, r, **fk))
@@ -104,7 +109,9 @@ class SpectralLinear(nn.Module):
         u = self.U_p + self.scaling * (self.B_U @ self.A_U)  # (out, k)
         v = self.V_p + self.scaling * (self.B_V @ self.A_V)  # (in, k)
         w = (u * self.S_p) @ v.T
-        return w + self.W_m if self.keep_residual else w
+        if self.keep_residual:  # W_m = W - U_p S_p V_p^T, never stored
+            w = w + (self.base_layer.weight - (self.U_p * self.S_p) @ self.V_p.T)
+        return w
 
     @property
     def weight(self) -> torch.Tensor:
@@ -116,8 +123,15 @@ class SpectralLinear(nn.Module):
         return self.base_layer.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(..., in) -> (..., out)."""
-        return F.linear(x, self.effective_weight(), self.base_layer.bias)
+        """(..., in) -> (..., out), as ``F.linear(x, W', b)`` without building W' (module docstring)."""
+        s = self.scaling
+        a = F.linear(x, self.V_p.T)  # (..., k)
+        c = F.linear(F.linear(x, self.B_V.T), self.A_V.T) * s  # (..., k)
+        z = (a + c) * self.S_p
+        up = F.linear(F.linear(z, self.A_U), self.B_U) * s  # (..., out)
+        if self.keep_residual:
+            return self.base_layer(x) + F.linear(c * self.S_p, self.U_p) + up
+        return F.linear(z, self.U_p, self.base_layer.bias) + up
 
     def merged_linear(self) -> nn.Linear:
         """A plain frozen ``nn.Linear`` holding W' and the original bias."""
