@@ -64,6 +64,7 @@ from spkpeft.backbones.frames import BackboneHook, BackboneOutput, Frames
 from spkpeft.backbones.front_ends import FRONT_ENDS
 from spkpeft.backbones.hf import load_hf_model
 from spkpeft.backbones.positions import POSITIONS
+from spkpeft.backbones.projections import set_attention_implementation
 
 __all__ = ["BackboneHook", "BackboneOutput", "Frames", "SpeechBackbone", "get_module", "load_backbone"]
 
@@ -259,14 +260,18 @@ def load_backbone(
     name_or_path: str | Path,
     device: str | torch.device | None = None,
     normalize_wav: bool | None = None,
+    attn_implementation: str = "sdpa",
     **config_overrides: Any,
 ) -> SpeechBackbone:
     """A frozen :class:`SpeechBackbone` from a preset, a local ``save_pretrained`` directory or a hub id.
 
     ``device="meta"`` builds a preset with no memory (parameter counting). ``config_overrides`` go to
-    the transformers config (e.g. ``do_stable_layer_norm=True``).
+    the transformers config (e.g. ``do_stable_layer_norm=True``). ``attn_implementation``: ``sdpa``
+    (``F.scaled_dot_product_attention`` in every family, WavLM's gated relative position bias as its
+    additive mask) or ``eager`` (transformers' eager attention).
     """
     model, spec = load_hf_model(name_or_path, device=device, **config_overrides)
+    set_attention_implementation(model, attn_implementation)
     model.requires_grad_(False)
     backbone = SpeechBackbone(model, spec, normalize_wav=normalize_wav)
     backbone.freeze_feature_encoder()
