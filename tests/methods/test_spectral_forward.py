@@ -13,13 +13,13 @@ from torch import nn
 from spkpeft.methods.spectral_layer import SpectralLinear
 
 
-def _layer(keep_residual: bool, seed: int = 0) -> SpectralLinear:
+def _layer(keep_residual: bool, seed: int = 0, k: int = 10) -> SpectralLinear:
     g = torch.Generator().manual_seed(seed)
-    base = nn.Linear(24, 40)
+    base = nn.Linear(24, 40, dtype=torch.float64)  # float64 throughout: the forms differ only in rounding
     with torch.no_grad():
-        base.weight.copy_(torch.randn(40, 24, generator=g) / 5)
-        base.bias.copy_(torch.randn(40, generator=g))
-    layer = SpectralLinear(base, k=10, r=3, alpha=6.0, keep_residual=keep_residual).double()
+        base.weight.copy_(torch.randn(40, 24, generator=g, dtype=torch.float64) / 5)
+        base.bias.copy_(torch.randn(40, generator=g, dtype=torch.float64))
+    layer = SpectralLinear(base, k=k, r=3, alpha=6.0, keep_residual=keep_residual)
     with torch.no_grad():  # B_U, B_V start at zero: move them so every term of the forward is live
         layer.B_U.copy_(torch.randn(40, 3, generator=g, dtype=torch.float64))
         layer.B_V.copy_(torch.randn(24, 3, generator=g, dtype=torch.float64))
@@ -36,9 +36,15 @@ def _grads(layer: SpectralLinear, fn, x: torch.Tensor) -> tuple[torch.Tensor, di
     return y.detach(), grads
 
 
-@pytest.mark.parametrize("keep_residual", [False, True])
-def test_factored_forward_equals_linear_with_effective_weight(keep_residual: bool) -> None:
-    layer = _layer(keep_residual)
+@pytest.mark.parametrize(
+    "keep_residual,k,dense", [(False, 10, False), (False, 20, True), (True, 10, False), (True, 20, False)]
+)
+def test_factored_forward_equals_linear_with_effective_weight(
+    keep_residual: bool, k: int, dense: bool
+) -> None:
+    """k (in + out) <= in * out: the frozen product through U_p, S_p, V_p; above: one dense W_0."""
+    layer = _layer(keep_residual, k=k)
+    assert layer.dense_frozen is dense
     x = torch.randn(2, 7, 24, dtype=torch.float64)
     y_new, g_new = _grads(layer, layer, x)
     y_old, g_old = _grads(layer, lambda t: F.linear(t, layer.effective_weight(), layer.bias), x)
