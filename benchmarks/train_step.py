@@ -197,7 +197,8 @@ def _worker(backbone: str, method: str, args: argparse.Namespace) -> dict:
     return row
 
 
-def run_all(args: argparse.Namespace, peak_flops: float) -> list[dict]:
+def run_all(args: argparse.Namespace, peak_flops: float, done=None) -> list[dict]:  # noqa: ANN001
+    """Every backbone's rows; ``done(rows so far)`` after each backbone (results survive a timeout)."""
     from train_step_peers import has_peers
 
     rows = []
@@ -208,6 +209,8 @@ def run_all(args: argparse.Namespace, peak_flops: float) -> list[dict]:
         part = [_worker(backbone, m, args) for m in [*args.methods, *peers]]
         add_ratios(part, peak_flops)
         rows += part
+        if done is not None:
+            done(rows)
     return rows
 
 
@@ -216,6 +219,7 @@ def add_ratios(rows: list[dict], peak_flops: float) -> None:
     ref = next((r for r in rows if r["method"] == "full"), None)
     frozen = next((r for r in rows if r["method"] == "frozen" and "infer_s" in r), None)
     for r in rows:
+        r["peak_flops"] = peak_flops
         r["mfu"] = r["flops_per_step"] / r["step_s"] / peak_flops
         if "method_params" in r:
             r["pct_backbone_updated"] = 100.0 * r["method_params"] / r["backbone_params"]
@@ -227,68 +231,6 @@ def add_ratios(rows: list[dict], peak_flops: float) -> None:
             r["infer_vs_frozen"] = r["infer_s"] / frozen["infer_s"]
             if "infer_merged_s" in r:
                 r["infer_merged_vs_frozen"] = r["infer_merged_s"] / frozen["infer_s"]
-
-
-def _settings_note(settings: dict | None) -> str:
-    if not settings:
-        return ""
-    return (
-        " Method settings (where a method has the key): "
-        + ", ".join(f"{k} {v}" for k, v in settings.items())
-        + "."
-    )
-
-
-COLUMNS = (
-    "| method | method params | % of backbone | trainable (incl. back-end) | x full | step s | x full "
-    "| peak MiB | x full | GFLOP/step | MFU % | infer ms | x frozen | merged x frozen |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-)
-
-
-def _cells(r: dict) -> list[str]:
-    def num(key: str, fmt: str, scale: float | None = None) -> str:
-        if key not in r:
-            return "-"
-        return format(r[key] if scale is None else r[key] * scale, fmt)
-
-    return [
-        r["method"],
-        num("method_params", ","),
-        num("pct_backbone_updated", ".2f"),
-        f"{r['trainable_params']:,}",
-        num("params_vs_full", ".4f"),
-        f"{r['step_s']:.3f}",
-        num("time_vs_full", ".2f"),
-        f"{r['peak_mem_bytes'] / 2**20:.0f}",
-        num("mem_vs_full", ".2f"),
-        f"{r['flops_per_step'] / 1e9:.1f}",
-        f"{100 * r['mfu']:.1f}",
-        num("infer_s", ".1f", 1e3),
-        num("infer_vs_frozen", ".2f"),
-        num("infer_merged_vs_frozen", ".2f"),
-    ]
-
-
-def markdown(rows: list[dict], meta: dict) -> str:
-    m = meta
-    out = [
-        f"# Training step per method ({', '.join(m['backbones'])}, random weights)\n",
-        f"Device {m['device']} ({m['device_name']}), batch {m['batch_size']} x {m['crop_seconds']} s, "
-        f"median of {m['steps']} timed steps after warm-up, AMP {m['amp']}, back-end {m['backend']}, "
-        f"AAM over {m['classes']} classes, attention {m['attention']}, compile {m['compile']}, "
-        f"checkpoint_layers {m['checkpoint_layers']}, torch {m['torch']}, transformers {m['transformers']}, "
-        f"peft {m['peft']}. Peak memory: {m['memory']}. MFU: FLOPs counted by FlopCounterMode over one "
-        f"eager step (forward + backward) / step time / {m['peak_flops'] / 1e12:.3g} TFLOP/s measured "
-        f"({m['peak_kind']}). Inference: no-grad eval forward of the speaker model, x frozen = its time "
-        f"over the frozen backbone's; merged: the method folded into the weights."
-        f"{_settings_note(m.get('method_settings'))}\n",
-    ]
-    for backbone in m["backbones"]:
-        part = [r for r in rows if r["backbone"] == backbone]
-        lines = ["| " + " | ".join(_cells(r)) + " |" for r in part]
-        out.append(f"## {backbone}\n\n" + COLUMNS + "\n".join(lines) + "\n")
-    return "\n".join(out)
 
 
 def _meta(args: argparse.Namespace, peak_flops: float, peak_kind: str) -> dict:
@@ -352,29 +294,41 @@ def main() -> None:
     )
     p.add_argument("--method-set", nargs="*", default=[], metavar="KEY=VALUE", help="method settings")
     p.add_argument("--out", type=Path, help="output stem (default benchmarks/results/train_step[...])")
+    p.add_argument("--merge", nargs="+", type=Path, metavar="STEM", help="merge result files into the first")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--method-json", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.method_json is None:
         args.method_json = json.dumps(_parse_settings(args.method_set))
+    if args.merge:
+        from train_step_report import merge_results
+
+        merge_results(args.merge)
+        return
     if args.worker:
         args.backbone = args.backbone[0]
         print(json.dumps(measure(args.worker, args)))
         return
     import torch
     from train_step_measure import matmul_peak_flops
+    from train_step_report import markdown
 
     torch.set_num_threads(args.threads)
     peak_flops, peak_kind = matmul_peak_flops(torch.device(args.device))
-    rows = run_all(args, peak_flops)
     meta = _meta(args, peak_flops, peak_kind)
     out = args.out or _default_out(args)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # a stem such as train_step_w2v-bert-2.0 has a dot: append the suffix, never replace it
-    out.parent.joinpath(out.name + ".json").write_text(
-        json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n"
-    )
-    out.parent.joinpath(out.name + ".md").write_text(markdown(rows, meta))
+
+    def write(rows: list[dict]) -> None:
+        done = sorted({r["backbone"] for r in rows}, key=args.backbone.index)
+        m = {**meta, "backbones": done}
+        # a stem such as train_step_w2v-bert-2.0 has a dot: append the suffix, never replace it
+        out.parent.joinpath(out.name + ".json").write_text(
+            json.dumps({"meta": m, "rows": rows}, indent=1) + "\n"
+        )
+        out.parent.joinpath(out.name + ".md").write_text(markdown(rows, m))
+
+    rows = run_all(args, peak_flops, write)
     print(markdown(rows, meta))
 
 
