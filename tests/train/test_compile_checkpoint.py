@@ -93,3 +93,24 @@ def test_checkpointed_layers_give_the_same_gradients(method: str) -> None:
         assert g is not None and grads[1][n] is not None, n
         torch.testing.assert_close(grads[1][n], g, rtol=1e-5, atol=1e-7, msg=n)
     assert saved[1] < saved[0]  # the checkpointed forward keeps less for the backward
+
+
+def test_trainer_compiles_each_stage_and_checkpoints_layers(tiny_yaml, tiny_overrides, monkeypatch) -> None:  # noqa: ANN001
+    """train.compile / train.checkpoint_layers reach the loop (dynamo's ``eager`` backend: traced, not
+    built by inductor, to stay fast on a CPU)."""
+    import spkpeft.train.compile as compile_mod
+    from spkpeft.experiment import load_experiment
+    from spkpeft.train.trainer import train
+
+    seen, real = [], compile_mod.compile_train_module
+
+    def compile_eager(tm, backend="inductor", bucket=compile_mod.LENGTH_BUCKET):  # noqa: ANN001, ANN202
+        seen.append((backend, tm.model.backbone.checkpoint_layers))
+        return real(tm, "eager", bucket)
+
+    monkeypatch.setattr(compile_mod, "compile_train_module", compile_eager)
+    stages = "stages=[{name: a, trainable: [backend, loss]}, {name: b, method: {name: lora, r: 2}}]"
+    over = [*tiny_overrides, "train.epochs=1", "train.compile=true", "train.checkpoint_layers=true", stages]
+    run = train(load_experiment(tiny_yaml, over))
+    assert seen == [("inductor", True), ("inductor", True)]  # once per stage, with checkpointed layers
+    assert (run / "model" / "model.json").is_file()
