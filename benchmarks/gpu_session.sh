@@ -3,7 +3,7 @@
 #   1. benchmarks/train_step.py on WavLM Large and WavLM Base+ (random weights), --device cuda --amp bf16,
 #      batch 64 x 3 s, median of 8 steps, SDPA attention, eager: every method of the issue's table, the
 #      hand-written transformers / transformers+peft peers, MFU, inference rows
-#      -> train_step_cuda.{json,md} (written after each backbone, so a timeout keeps the first);
+#      -> train_step_cuda.{json,md} (rewritten after each row, so a timeout keeps what was measured);
 #   2. if at least 150 s are left: the same with --compile (train.compile) on WavLM Large for full, lora,
 #      unipet -> train_step_cuda_compile.{json,md}.
 # Results go to $OUT when it is set (the device tool brings back what is there), else benchmarks/results/;
@@ -16,7 +16,8 @@
 # This script installs .whl/*.whl into /tmp/site when the folder is there. A package still missing stops
 # the run at the import check below, naming it: add it to gpu_wheels.sh (its lock version).
 #
-# SMOKE=1 runs the same steps on the CPU with tiny presets in about two minutes (a check of this script).
+# SMOKE=1 runs pass 1 on the CPU with tiny presets in a few minutes (a check of this script; the compile
+# pass is skipped there: inductor builds C++ for minutes on a small CPU).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -27,7 +28,7 @@ exec > >(tee "$LOG") 2>&1
 START=$SECONDS
 BUDGET=${BUDGET:-570}  # seconds for the whole script (the device tool's limit is 600 per command)
 
-if compgen -G ".whl/*.whl" >/dev/null; then
+if [ "${SMOKE:-0}" != 1 ] && compgen -G ".whl/*.whl" >/dev/null; then  # (wheels are for the GPU's Python)
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
     .whl/*.whl || { echo "gpu_session.sh: installing the carried wheels failed"; exit 1; }
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
@@ -57,19 +58,22 @@ else
   LARGE=wavlm-large; BASE=wavlm-base-plus
 fi
 left() { echo $((BUDGET - (SECONDS - START))); }
+upto() { local l; l=$(left); echo $((l < $1 ? l : $1)); }  # seconds for a pass: at most $1
 
 # 1. the committed table: both backbones, eager (the issue's methods; Base+ the ones it names)
-timeout "$(left)" python3 benchmarks/train_step.py "${COMMON[@]}" --backbone "$LARGE" \
+timeout "$(upto 330)" python3 benchmarks/train_step.py "${COMMON[@]}" --backbone "$LARGE" \
   --methods full frozen lora spectral deep_prompt unipet dora --peers hf_full hf_peft_lora \
   --out "$DEST/train_step_cuda" || echo "gpu_session.sh: $LARGE pass stopped (rc $?)"
-timeout "$(left)" python3 benchmarks/train_step.py "${COMMON[@]}" --backbone "$BASE" \
+timeout "$(upto 200)" python3 benchmarks/train_step.py "${COMMON[@]}" --backbone "$BASE" \
   --methods full frozen lora unipet inner_inter --peers hf_full hf_peft_lora \
   --out "$DEST/train_step_cuda_base" || echo "gpu_session.sh: $BASE pass stopped (rc $?)"
 python3 benchmarks/train_step.py --merge "$DEST/train_step_cuda" "$DEST/train_step_cuda_base" \
   || echo "gpu_session.sh: merging the two tables failed"
 
 # 2. torch.compile, if there is time
-if [ "$(left)" -ge 150 ]; then
+if [ "${SMOKE:-0}" = 1 ]; then
+  echo "gpu_session.sh: SMOKE=1, compile pass skipped"
+elif [ "$(left)" -ge 150 ]; then
   timeout "$(left)" python3 benchmarks/train_step.py "${COMMON[@]}" --backbone "$LARGE" --compile \
     --methods full lora unipet --out "$DEST/train_step_cuda_compile" \
     || echo "gpu_session.sh: compile pass stopped (rc $?)"

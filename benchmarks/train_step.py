@@ -198,7 +198,7 @@ def _worker(backbone: str, method: str, args: argparse.Namespace) -> dict:
 
 
 def run_all(args: argparse.Namespace, peak_flops: float, done=None) -> list[dict]:  # noqa: ANN001
-    """Every backbone's rows; ``done(rows so far)`` after each backbone (results survive a timeout)."""
+    """Every backbone's rows; ``done(rows so far)`` after each row (results survive a timeout)."""
     from train_step_peers import has_peers
 
     rows = []
@@ -206,11 +206,13 @@ def run_all(args: argparse.Namespace, peak_flops: float, done=None) -> list[dict
         peers = [p for p in args.peers if has_peers(backbone)] if args.peers else []
         if args.peers and not peers:
             print(f"{backbone}: no peer rows (waveform families only)", file=sys.stderr)
-        part = [_worker(backbone, m, args) for m in [*args.methods, *peers]]
-        add_ratios(part, peak_flops)
+        part = []
+        for m in [*args.methods, *peers]:
+            part.append(_worker(backbone, m, args))
+            add_ratios(part, peak_flops)  # (again with each row: the reference rows may come late)
+            if done is not None:
+                done(rows + part)
         rows += part
-        if done is not None:
-            done(rows)
     return rows
 
 
