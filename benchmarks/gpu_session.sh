@@ -49,6 +49,10 @@ for mod in ("spkpeft.train.setup", "spkpeft.train.compile", "train_step_peers"):
         sys.exit(f"gpu_session.sh: importing {mod} failed: {e}")
 EOF
 
+# one tiny CPU worker end to end (every import a GPU worker makes) before any GPU time is spent
+python3 benchmarks/train_step.py --worker lora --backbone tiny-wavlm --device cpu --batch-size 1 --steps 1 \
+  --crop-seconds 0.5 --method-json '{}' >/dev/null || { echo "gpu_session.sh: the tiny CPU check failed"; exit 1; }
+
 if [ "${SMOKE:-0}" = 1 ]; then
   COMMON=(--device cpu --batch-size 2 --crop-seconds 1 --steps 1 --threads 1)
   LARGE=tiny-wavlm; BASE=tiny-hubert
