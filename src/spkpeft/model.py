@@ -154,6 +154,7 @@ def _load_backbone(backbone_cfg: BackboneConfig, seed: int) -> SpeechBackbone:
         return load_backbone(
             backbone_cfg.name_or_path,
             normalize_wav=backbone_cfg.normalize_wav,
+            attn_implementation=getattr(backbone_cfg, "attn_implementation", "sdpa"),
             **dict(backbone_cfg.config_overrides),
         )
 

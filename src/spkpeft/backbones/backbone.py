@@ -45,6 +45,12 @@ prefix frames):
 
 Extra frames may only be added at the front; the returned state of each layer is the last T frames
 of ``h`` after the ``after_layer`` hooks, so prompt frames never reach ``hidden_states``.
+
+Activation checkpointing. With :attr:`SpeechBackbone.checkpoint_layers` set, each Transformer layer runs
+under ``torch.utils.checkpoint`` (non-reentrant) while autograd records: only the layer's input is kept
+for the backward, which runs the layer again (``ffn`` hooks included, with the same dropout draws). The
+gradients are those of the plain forward; memory falls from every activation of every layer to one
+layer's, for about one more forward of the layers.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from torch.utils.hooks import RemovableHandle
 
 from spkpeft.backbones.attention_inputs import ATTENTION_INPUTS
@@ -64,6 +71,7 @@ from spkpeft.backbones.frames import BackboneHook, BackboneOutput, Frames
 from spkpeft.backbones.front_ends import FRONT_ENDS
 from spkpeft.backbones.hf import load_hf_model
 from spkpeft.backbones.positions import POSITIONS
+from spkpeft.backbones.projections import set_attention_implementation
 
 __all__ = ["BackboneHook", "BackboneOutput", "Frames", "SpeechBackbone", "get_module", "load_backbone"]
 
@@ -99,6 +107,8 @@ class SpeechBackbone(nn.Module):
         self._hooks: OrderedDict[int, BackboneHook] = OrderedDict()
         self._frames: Frames | None = None  # the running sequence's frames, set during forward only
         self._ffn_x: torch.Tensor | None = None  # the current layer's FFN input, between the two hooks
+        self.checkpoint_layers = False  # activation checkpointing of each layer (module docstring)
+        self.length_bucket = 0  # samples; > 0 rounds the trimmed batch length up to a multiple (compile)
         for i, layer in enumerate(self.layers):
             get_module(layer, spec.ffn_in).register_forward_pre_hook(self._ffn_in_hook)
             get_module(layer, spec.ffn_out).register_forward_hook(self._ffn_out_hook(i))
@@ -144,7 +154,7 @@ class SpeechBackbone(nn.Module):
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> BackboneOutput:
         """wav (B, S) float, lengths (B,) real samples or None -> states (L+1, B, T, D), mask (B, T)."""
         lengths = self._check_input(wav, lengths)
-        wav = wav[:, : int(lengths.max())]
+        wav = wav[:, : self._trimmed_length(wav, lengths)]
         if self.normalize_wav:
             wav = _normalize(wav, lengths)
         return self.encode(self.front_end(wav, lengths), self.frame_lengths(lengths))
@@ -189,6 +199,15 @@ class SpeechBackbone(nn.Module):
         self._check_max_frames(lengths, frames)
         return lengths
 
+    def _trimmed_length(self, wav: torch.Tensor, lengths: torch.Tensor) -> int:
+        """Samples the batch is cut to: the longest utterance, rounded up to a multiple of
+        :attr:`length_bucket` (at most the padded length) so that a compiled model sees few shapes.
+        The extra samples are padding, masked as any other (the states are those of the exact cut)."""
+        n = int(lengths.max())
+        if self.length_bucket > 0:
+            n = min(wav.shape[1], -(-n // self.length_bucket) * self.length_bucket)
+        return n
+
     def _check_max_frames(self, lengths: torch.Tensor, frames: torch.Tensor) -> None:
         limit = getattr(self.positions, "max_frames", None)
         if limit is None or int(frames.max()) <= limit:
@@ -208,16 +227,24 @@ class SpeechBackbone(nn.Module):
         for i, layer in enumerate(self.layers):
             for hook in hooks:
                 h, frames = hook.before_layer(i, h, frames)
-            self._frames = frames
-            try:
-                out = layer(h, **self._attention_kwargs(h, frames, cache))
-            finally:
-                self._frames, self._ffn_x = None, None
-            h = out[0] if isinstance(out, tuple) else out
+            kwargs = self._attention_kwargs(h, frames, cache)
+            if self.checkpoint_layers and torch.is_grad_enabled():
+                h = checkpoint(self._run_layer, layer, h, frames, kwargs, use_reentrant=False)
+            else:
+                h = self._run_layer(layer, h, frames, kwargs)
             for hook in reversed(hooks):
                 h, frames = hook.after_layer(i, h, frames)
             states.append(h[:, h.shape[1] - t :])
         return states
+
+    def _run_layer(self, layer: nn.Module, h: torch.Tensor, frames: Frames, kwargs: dict) -> torch.Tensor:
+        """One Transformer layer with the ``ffn`` hooks live (also when a checkpoint reruns it)."""
+        self._frames = frames
+        try:
+            out = layer(h, **kwargs)
+        finally:
+            self._frames, self._ffn_x = None, None
+        return out[0] if isinstance(out, tuple) else out
 
     def _attention_kwargs(self, h: torch.Tensor, frames: Frames, cache: dict) -> dict[str, Any]:
         """The family's attention inputs for the current sequence, computed once per (length, mask)."""
@@ -259,14 +286,18 @@ def load_backbone(
     name_or_path: str | Path,
     device: str | torch.device | None = None,
     normalize_wav: bool | None = None,
+    attn_implementation: str = "sdpa",
     **config_overrides: Any,
 ) -> SpeechBackbone:
     """A frozen :class:`SpeechBackbone` from a preset, a local ``save_pretrained`` directory or a hub id.
 
     ``device="meta"`` builds a preset with no memory (parameter counting). ``config_overrides`` go to
-    the transformers config (e.g. ``do_stable_layer_norm=True``).
+    the transformers config (e.g. ``do_stable_layer_norm=True``). ``attn_implementation``: ``sdpa``
+    (``F.scaled_dot_product_attention`` in every family, WavLM's gated relative position bias as its
+    additive mask) or ``eager`` (transformers' eager attention).
     """
     model, spec = load_hf_model(name_or_path, device=device, **config_overrides)
+    set_attention_implementation(model, attn_implementation)
     model.requires_grad_(False)
     backbone = SpeechBackbone(model, spec, normalize_wav=normalize_wav)
     backbone.freeze_feature_encoder()

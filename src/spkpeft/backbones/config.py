@@ -15,6 +15,7 @@ class BackboneConfig:
     ``train_mode`` false keeps the transformers model in eval mode while training (no dropout inside the
     pre-trained encoder; the method's and back-end's own modules still train normally).
     ``init_seed`` seeds the random initialisation of preset backbones (default: ``train.seed``).
+    ``attn_implementation``: ``sdpa`` (``F.scaled_dot_product_attention``, every family) or ``eager``.
     """
 
     name_or_path: str = "tiny-wavlm"
@@ -22,3 +23,4 @@ class BackboneConfig:
     normalize_wav: bool | None = None
     train_mode: bool = False
     init_seed: int | None = None
+    attn_implementation: str = "sdpa"

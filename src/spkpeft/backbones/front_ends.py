@@ -66,19 +66,25 @@ class WaveformCnn(FrontEnd):
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         with self.grad_mode():
-            feats = self._cnn(wav, lengths)  # (B, T, C)
+            # under torch.compile: one batched graph whatever the lengths (no per-utterance shapes)
+            compiling = torch.compiler.is_compiling()
+            feats = self._masked_cnn(wav, lengths) if compiling else self._cnn(wav, lengths)  # (B, T, C)
         return self._project(feats)
 
     def traceable(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` without the per-utterance loop: group-norm CNNs normalise layer 0 over each
-        utterance's real frames only (a masked GroupNorm), which equals running it on the real frames
-        (later convolutions see only real frames for the real outputs)."""
+        """:meth:`forward` without the per-utterance loop (:meth:`_masked_cnn`)."""
+        return self._project(self._masked_cnn(wav, lengths))
+
+    def _masked_cnn(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, S) -> (B, T, C) in one batch: group-norm CNNs normalise layer 0 over each utterance's real
+        frames only (a masked GroupNorm), which equals running it on the real frames (later convolutions
+        see only real frames for the real outputs)."""
         layers = self.feature_encoder.conv_layers
         x = wav[:, None]
         if not self.group_norm:
             for layer in layers:
                 x = layer(x)
-            return self._project(x.transpose(1, 2))
+            return x.transpose(1, 2)
         first = layers[0]
         x = first.conv(x)  # (B, C, T0)
         k, s = first.conv.kernel_size[0], first.conv.stride[0]
@@ -92,7 +98,7 @@ class WaveformCnn(FrontEnd):
         x = first.activation(x)
         for layer in layers[1:]:
             x = layer(x)
-        return self._project(x.transpose(1, 2))
+        return x.transpose(1, 2)
 
     def _project(self, feats: torch.Tensor) -> torch.Tensor:
         proj = self._parts["projection"](feats)

@@ -38,7 +38,8 @@ def check_batch(emb: torch.Tensor, labels: torch.Tensor, embed_dim: int, num_cla
             f"{who}: labels must be an integer tensor of shape ({emb.shape[0]},), "
             f"got {labels.dtype} {tuple(labels.shape)}"
         )
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+    # one tensor bool, not int(labels.min()): torch.compile would specialise on (recompile for) each value
+    if bool(((labels < 0) | (labels >= num_classes)).any()):
         raise ValueError(
             f"{who}: labels must lie in [0, {num_classes}), got min {int(labels.min())} "
             f"max {int(labels.max())}"

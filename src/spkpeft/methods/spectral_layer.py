@@ -9,10 +9,23 @@ V_p (in x k)``::
 
 with s = alpha / r, B_U (out x r), A_U (r x k), B_V (in x r), A_V (r x k). B_U and B_V start at zero and
 A_U, A_V Kaiming-uniform (as LoRA's A), so W' starts at the rank-k truncation (or W itself with the
-residual). W' is rebuilt inside ``forward`` from the factors, so every factor is in the autograd graph
-(the released code re-wrapped W' as a new Parameter, cutting the graph).
+residual). Every factor is in the autograd graph (the released code re-wrapped W' as a new Parameter,
+cutting the graph).
 
-U_p, S_p, V_p (and W_m) are non-persistent frozen buffers, recomputed reproducibly from W:
+Forward: the frozen product plus rank-r corrections, never building W'. With dU = s B_U A_U,
+dV = s B_V A_V and W_0 the frozen part (W with the residual, else U_p S_p V_p^T),
+W' - W_0 = dU S V^T + U S dV^T + dU S dV^T, so::
+
+    y = x W_0^T + b + s (x M_2) B_U^T + s (x B_V) M_1 + s^2 (x B_V) M_3 B_U^T
+    M_1 = A_V S U^T (r, out),  M_2 = V S A_U^T (in, r),  M_3 = A_V S A_U^T (r, r)
+
+M_1..M_3 cost O(r k (in + out)) once per forward; per row the corrections cost about 2 r (in + out),
+LoRA's price, and the backward computes no (out, in) weight gradient. x W_0^T is the frozen layer itself
+with the residual; without it, ((x V_p) S_p) U_p^T when k (in + out) <= in * out (k = 256 of 1024: half
+a dense product), else one dense product with W_0 kept as a frozen buffer.
+
+U_p, S_p, V_p (and the dense W_0 where used) are non-persistent frozen buffers, recomputed reproducibly
+from W (W_m is W minus U_p S_p V_p^T, so it is not stored):
 :func:`principal_svd` runs in float64 on the CPU and fixes the sign of each singular pair.
 """
 
@@ -68,21 +81,20 @@ class SpectralLinear(nn.Module):
         fk = dict(device=w.device, dtype=w.dtype)
         if w.is_meta:  # shape-only build (parameter counting): no values to decompose
             u, s, v = (torch.empty(out_f, k, **fk), torch.empty(k, **fk), torch.empty(in_f, k, **fk))
+            w0 = torch.empty(out_f, in_f, **fk)
             self.checksum = float("nan")
         else:
             u, s, v = principal_svd(w, k)
             self.checksum = tensor_checksum(s)
-            residual = w.detach().double().cpu() - (u * s) @ v.T if keep_residual else None
+            w0 = ((u * s) @ v.T).to(**fk)  # float64 product (used below only for a dense frozen part)
             u, s, v = (t.to(**fk) for t in (u, s, v))
-            if residual is not None:
-                residual = residual.to(**fk)
         self.register_buffer("U_p", u, persistent=False)
         self.register_buffer("S_p", s, persistent=False)
         self.register_buffer("V_p", v, persistent=False)
-        if keep_residual:
-            self.register_buffer(
-                "W_m", torch.empty(out_f, in_f, **fk) if w.is_meta else residual, persistent=False
-            )
+        # no residual and a large k: the frozen product is cheaper as one dense (out, in) matmul
+        self.dense_frozen = not keep_residual and k * (in_f + out_f) > in_f * out_f
+        if self.dense_frozen:
+            self.register_buffer("W_0", w0, persistent=False)
         self.B_U = nn.Parameter(torch.zeros(out_f, r, **fk))
         self.A_U = nn.Parameter(torch.empty(r, k, **fk))
         self.B_V = nn.Parameter(torch.zeros(in_f, r, **fk))
@@ -104,7 +116,9 @@ class SpectralLinear(nn.Module):
         u = self.U_p + self.scaling * (self.B_U @ self.A_U)  # (out, k)
         v = self.V_p + self.scaling * (self.B_V @ self.A_V)  # (in, k)
         w = (u * self.S_p) @ v.T
-        return w + self.W_m if self.keep_residual else w
+        if self.keep_residual:  # W_m = W - U_p S_p V_p^T, never stored
+            w = w + (self.base_layer.weight - (self.U_p * self.S_p) @ self.V_p.T)
+        return w
 
     @property
     def weight(self) -> torch.Tensor:
@@ -116,8 +130,24 @@ class SpectralLinear(nn.Module):
         return self.base_layer.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(..., in) -> (..., out)."""
-        return F.linear(x, self.effective_weight(), self.base_layer.bias)
+        """(..., in) -> (..., out), as ``F.linear(x, W', b)`` without building W' (module docstring)."""
+        s = self.scaling
+        su, sv = self.A_U * self.S_p, self.A_V * self.S_p  # (r, k): A_U S, A_V S
+        m1 = sv @ self.U_p.T  # (r, out)
+        m2 = self.V_p @ su.T  # (in, r)
+        m3 = sv @ self.A_U.T  # (r, r)
+        p = F.linear(x, self.B_V.T)  # (..., r)
+        q = F.linear(x, m2.T)  # (..., r)
+        delta = F.linear(q + s * (p @ m3), self.B_U) + p @ m1  # (..., out)
+        return self._frozen(x) + s * delta
+
+    def _frozen(self, x: torch.Tensor) -> torch.Tensor:
+        """x W_0^T + b: (..., in) -> (..., out)."""
+        if self.keep_residual:
+            return self.base_layer(x)
+        if self.dense_frozen:
+            return F.linear(x, self.W_0, self.base_layer.bias)
+        return F.linear(F.linear(x, self.V_p.T) * self.S_p, self.U_p, self.base_layer.bias)
 
     def merged_linear(self) -> nn.Linear:
         """A plain frozen ``nn.Linear`` holding W' and the original bias."""

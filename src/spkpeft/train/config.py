@@ -70,7 +70,10 @@ class TrainConfig:
     ``batch_size * processes * grad_accum`` utterances. ``max_steps`` (optimiser steps, 0 = none) caps
     each stage. A checkpoint is written at the end of each stage, every ``checkpoint_every`` optimiser
     steps and ``checkpoint_minutes`` minutes after the previous one (0 turns either off). ``log_every``:
-    steps between log lines (loss, accuracy, learning rate, throughput) and metrics.jsonl rows."""
+    steps between log lines (loss, accuracy, learning rate, throughput) and metrics.jsonl rows.
+    ``compile``: ``torch.compile`` the training module (batch lengths rounded up to 0.5 s buckets so that
+    few shapes are compiled). ``checkpoint_layers``: activation checkpointing of every Transformer layer
+    (keeps one layer's activations; the backward reruns each layer's forward)."""
 
     batch_size: int = 32
     epochs: int = 1
@@ -90,6 +93,8 @@ class TrainConfig:
     dev_trials: str = ""
     dev_every: int = 0
     dev_patience: int = 0
+    compile: bool = False
+    checkpoint_layers: bool = False
 
     def validate(self) -> None:
         if self.mixed_precision not in PRECISIONS:

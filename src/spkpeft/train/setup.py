@@ -87,6 +87,7 @@ def build_train_module(cfg: ExperimentConfig, stage: Stage, num_classes: int) ->
     from spkpeft.train.experiment import build_model
 
     model = build_model(cfg, stage.method)
+    model.backbone.checkpoint_layers = cfg.train.checkpoint_layers
     tm = TrainModule(model, build_head(stage.loss, model.embed_dim, num_classes, cfg.train.seed + 2))
     tm.method_cfg, tm.loss_cfg = stage.method, stage.loss
     return tm

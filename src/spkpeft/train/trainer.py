@@ -281,6 +281,10 @@ class Trainer:
         per_epoch, total = self._stage_length(stage, sampler)
         optimizer, scheduler, params = self._optimiser(stage, tm, total, loaded)
         margins = margin_schedule(stage, tm.head, total)
+        if self.cfg.train.compile:
+            from spkpeft.train.compile import compile_train_module
+
+            compile_train_module(tm)  # in place, per stage (the trainable set changes what is traced)
         model, optimizer = acc.prepare(tm, optimizer)
         self._restore_runtime(loaded, acc)
         meter = StepMeter()
