@@ -134,3 +134,25 @@ def test_simulate_accepts_ids_with_slashes(unit_corpus, tmp_path) -> None:  # no
     for c in mixed:
         assert "/" not in c.id and "/" in c.custom["target_id"] and "/" in c.custom["enroll_id"]
         assert Path(c.recording.sources[0].source).is_file() and Path(c.custom["enroll_path"]).is_file()
+
+
+def test_given_enrolments_pair_each_source_with_its_own(unit_corpus, tmp_path) -> None:  # noqa: ANN001
+    """With ``enrolments`` (source id -> enrolment cut) a speaker needs one source cut, and the enrolment
+    of a mixture is exactly the one given for its target (e.g. another stretch of the same recording)."""
+    from lhotse import CutSet
+
+    from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
+
+    by_spk: dict[str, list] = {}
+    for c in unit_corpus:
+        by_spk.setdefault(c.supervisions[0].speaker, []).append(c)
+    sources = [v[0] for v in by_spk.values()]  # one utterance per speaker: impossible without enrolments
+    enrol = {v[0].id: v[1] for v in by_spk.values()}
+    with pytest.raises(ValueError, match="need >= 2 speakers"):
+        simulate_mixtures(CutSet.from_cuts(sources), tmp_path / "none", SimulateConfig(mixtures=4))
+    mixed = simulate_mixtures(CutSet.from_cuts(sources), tmp_path / "e", SimulateConfig(mixtures=6), enrol)
+    assert len(mixed) == 6
+    for c in mixed:
+        assert c.custom["enroll_id"] == enrol[c.custom["target_id"]].id
+    with pytest.raises(KeyError, match="no enrolment cut"):
+        simulate_mixtures(CutSet.from_cuts(sources), tmp_path / "k", SimulateConfig(mixtures=2), {})
