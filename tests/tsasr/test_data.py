@@ -173,3 +173,15 @@ def test_cut_stretches_sources_then_enrolment() -> None:
     assert parts["enrol"][0] == 112000 and len(parts["enrol"]) == 48000  # the 3 s left (< 4 s)
     assert not set(parts["enrol"]) & (set(parts["src"]) | set(parts["src2"]))  # never the mixed audio
     assert cut_stretches(wav[: 16000 * 8], cfg) is None  # 1 s left for the enrolment: < 2 s
+
+
+def test_read_audio_is_the_shared_16k_reader(tmp_path) -> None:  # noqa: ANN001
+    from spkpeft.data.audio import AudioError
+    from spkpeft.tsasr.data import read_audio
+
+    sf.write(tmp_path / "a8k.wav", np.zeros((8000, 2), dtype=np.float32), 8000)  # 1 s, stereo, 8 kHz
+    wav, sr = read_audio(tmp_path / "a8k.wav")
+    assert sr == 16000 and wav.shape == (16000,)
+    sf.write(tmp_path / "nan.wav", np.full(800, np.nan, dtype=np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="nan.wav"):
+        read_audio(tmp_path / "nan.wav")

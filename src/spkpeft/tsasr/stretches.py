@@ -51,16 +51,16 @@ def cut_stretches(wav: np.ndarray, cfg: StretchConfig) -> dict[str, np.ndarray] 
 def write_stretches(
     recordings: Iterable[tuple[str, str, Path]], out: Path, cfg: StretchConfig
 ) -> dict[str, dict]:
-    """``(split, speaker, audio file)`` triples -> stretch wavs under ``out`` and the stretch table."""
+    """``(split, speaker, audio file)`` triples (any format and rate: read as 16 kHz mono) -> stretch wavs
+    under ``out`` and the stretch table."""
     import soundfile as sf
+
+    from spkpeft.data.audio import read_audio
 
     table: dict[str, dict] = {}
     out.mkdir(parents=True, exist_ok=True)
     for split, speaker, f in recordings:
-        wav, sr = sf.read(f, dtype="float32", always_2d=True)
-        if sr != SR:
-            raise ValueError(f"{f}: {sr} Hz; stretches are cut from {SR} Hz recordings")
-        parts = cut_stretches(wav.mean(1), cfg)
+        parts = cut_stretches(read_audio(f, sample_rate=SR), cfg)
         if parts is None:
             log.info("skipped %s: shorter than %d source(s) + enrolment", f, cfg.sources)
             continue
@@ -82,8 +82,7 @@ def transcribe_references(
     """Add ``text`` to every source stretch: the frozen ``whisper``'s greedy transcript of the clean
     stretch (its full window unless ``window_seconds``). Empty transcripts stay empty (and are skipped by
     :func:`simulate_mixtures`)."""
-    import soundfile as sf
-
+    from spkpeft.data.audio import read_audio
     from spkpeft.tsasr.model import ModelConfig, TSWhisper
 
     cfg = ModelConfig(whisper=whisper, method="frozen", window_seconds=window_seconds)
@@ -91,7 +90,7 @@ def transcribe_references(
     ids = [i for i, r in table.items() if r["kind"] != "enrol"]
     for k in range(0, len(ids), batch):
         chunk = ids[k : k + batch]
-        wavs = [sf.read(table[i]["path"], dtype="float32")[0] for i in chunk]
+        wavs = [read_audio(table[i]["path"], sample_rate=SR) for i in chunk]
         for i, text in zip(chunk, model.transcribe(wavs, None), strict=True):
             table[i]["text"] = text
         log.info("references: %d / %d", k + len(chunk), len(ids))
