@@ -85,7 +85,7 @@ def _speaker_dim(cfg) -> int:  # noqa: ANN001
     return FileEmbeddings(cfg.speaker.path).dim
 
 
-def score_sets(model, cfg, data: dict[str, Path], hyp_dir: Path) -> list[dict]:  # noqa: ANN001
+def score_sets(model, cfg, data: dict[str, Path], hyp_dir: Path, sets=("heldout", "seen")) -> list[dict]:  # noqa: ANN001
     """One row per test set: greedy WER against the target's and against the interferer's reference;
     every hypothesis with both references goes to ``hyp_dir/SPEAKERS.json``."""
     from spkpeft.tsasr.data import MixtureData, build_source
@@ -93,7 +93,7 @@ def score_sets(model, cfg, data: dict[str, Path], hyp_dir: Path) -> list[dict]: 
 
     norm = normalizer("english", model.tokenizer)
     rows = []
-    for speakers in ("heldout", "seen"):
+    for speakers in sets:
         mix = MixtureData(data[speakers], build_source(cfg.speaker))
         hyps = decode(model, mix, beams=(1,), batch_size=8, max_new_tokens=MAX_NEW_TOKENS)
         refs_t = {c.id: c.supervisions[0].text for c in mix.cuts}
