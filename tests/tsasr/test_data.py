@@ -114,6 +114,9 @@ def test_wer_scores_corpus_and_mean() -> None:
     s = wer_scores(["a b c", "d e"], ["a x c y", "d e"], norm)
     assert s["wer"] == pytest.approx(2 / 5)  # 1 sub + 1 ins over 5 reference words
     assert s["mean_utt_wer"] == pytest.approx((2 / 3 + 0) / 2)
+    assert s["median_utt_wer"] == pytest.approx((2 / 3 + 0) / 2)
+    looping = wer_scores(["a b", "c d", "e f"], ["a b", "c d", "e f " + "x " * 40], norm)
+    assert looping["median_utt_wer"] == 0 and looping["mean_utt_wer"] > 6  # one runaway output
     assert s["substitutions"] == 1 and s["insertions"] == 1
     eng = normalizer("english")
     assert wer_scores(["Hello, World!"], ["hello world"], eng)["wer"] == 0
@@ -134,3 +137,51 @@ def test_simulate_accepts_ids_with_slashes(unit_corpus, tmp_path) -> None:  # no
     for c in mixed:
         assert "/" not in c.id and "/" in c.custom["target_id"] and "/" in c.custom["enroll_id"]
         assert Path(c.recording.sources[0].source).is_file() and Path(c.custom["enroll_path"]).is_file()
+
+
+def test_given_enrolments_pair_each_source_with_its_own(unit_corpus, tmp_path) -> None:  # noqa: ANN001
+    """With ``enrolments`` (source id -> enrolment cut) a speaker needs one source cut, and the enrolment
+    of a mixture is exactly the one given for its target (e.g. another stretch of the same recording)."""
+    from lhotse import CutSet
+
+    from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
+
+    by_spk: dict[str, list] = {}
+    for c in unit_corpus:
+        by_spk.setdefault(c.supervisions[0].speaker, []).append(c)
+    sources = [v[0] for v in by_spk.values()]  # one utterance per speaker: impossible without enrolments
+    enrol = {v[0].id: v[1] for v in by_spk.values()}
+    with pytest.raises(ValueError, match="need >= 2 speakers"):
+        simulate_mixtures(CutSet.from_cuts(sources), tmp_path / "none", SimulateConfig(mixtures=4))
+    mixed = simulate_mixtures(CutSet.from_cuts(sources), tmp_path / "e", SimulateConfig(mixtures=6), enrol)
+    assert len(mixed) == 6
+    for c in mixed:
+        assert c.custom["enroll_id"] == enrol[c.custom["target_id"]].id
+    with pytest.raises(KeyError, match="no enrolment cut"):
+        simulate_mixtures(CutSet.from_cuts(sources), tmp_path / "k", SimulateConfig(mixtures=2), {})
+
+
+def test_cut_stretches_sources_then_enrolment() -> None:
+    from spkpeft.tsasr.stretches import StretchConfig, cut_stretches
+
+    wav = np.arange(16000 * 10, dtype=np.float32)
+    cfg = StretchConfig(src_seconds=3.0, gap_seconds=0.5, sources=2, enrol_seconds=4.0)
+    parts = cut_stretches(wav, cfg)
+    assert sorted(parts) == ["enrol", "src", "src2"]
+    assert parts["src"][0] == 0 and len(parts["src"]) == 48000
+    assert parts["src2"][0] == 56000 and len(parts["src2"]) == 48000  # after a 0.5 s gap
+    assert parts["enrol"][0] == 112000 and len(parts["enrol"]) == 48000  # the 3 s left (< 4 s)
+    assert not set(parts["enrol"]) & (set(parts["src"]) | set(parts["src2"]))  # never the mixed audio
+    assert cut_stretches(wav[: 16000 * 8], cfg) is None  # 1 s left for the enrolment: < 2 s
+
+
+def test_read_audio_is_the_shared_16k_reader(tmp_path) -> None:  # noqa: ANN001
+    from spkpeft.data.audio import AudioError
+    from spkpeft.tsasr.data import read_audio
+
+    sf.write(tmp_path / "a8k.wav", np.zeros((8000, 2), dtype=np.float32), 8000)  # 1 s, stereo, 8 kHz
+    wav, sr = read_audio(tmp_path / "a8k.wav")
+    assert sr == 16000 and wav.shape == (16000,)
+    sf.write(tmp_path / "nan.wav", np.full(800, np.nan, dtype=np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="nan.wav"):
+        read_audio(tmp_path / "nan.wav")

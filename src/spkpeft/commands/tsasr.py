@@ -113,20 +113,11 @@ def _transcribe(a: argparse.Namespace) -> int:
 
     cfg = load_config(Path(a.model) / CONFIG)
     source = build_source(cfg.speaker)
-    emb = source.get(Path(a.enroll).stem, lambda: _read16k(a.enroll, read_audio))
+    emb = source.get(Path(a.enroll).stem, lambda: read_audio(a.enroll))
     model, _ = load_run(a.model)
-    wav, _ = _read16k(a.mixture, read_audio)
+    wav, _ = read_audio(a.mixture)
     print(model.transcribe([wav], torch.from_numpy(emb)[None], num_beams=a.beams)[0])
     return 0
-
-
-def _read16k(path: str, read_audio):  # noqa: ANN001, ANN202
-    import soxr
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"audio file not found: {path}")
-    wav, sr = read_audio(path)
-    return (soxr.resample(wav, sr, 16000) if sr != 16000 else wav), 16000
 
 
 def _demo(a: argparse.Namespace) -> int:

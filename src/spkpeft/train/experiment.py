@@ -133,21 +133,22 @@ def experiment_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
 RECIPES = Path(__file__).resolve().parents[1] / "configs"  # spkpeft/configs
 
 
-def list_recipes() -> list[str]:
-    """Names of the recipes shipped with the package (``spkpeft/configs/*.yaml``)."""
-    return sorted(p.stem for p in RECIPES.glob("*.yaml"))
+def list_recipes(folder: Path = RECIPES) -> list[str]:
+    """Names of the recipes shipped with the package (``spkpeft/configs/*.yaml``, or another ``folder``)."""
+    return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
-def recipe_path(name_or_path: str | Path) -> Path:
-    """A YAML path as given, else a shipped recipe by name (``tiny``, ``configs/tiny.yaml``)."""
+def recipe_path(name_or_path: str | Path, folder: Path = RECIPES) -> Path:
+    """A YAML path as given, else a recipe of ``folder`` by name (``tiny``, ``configs/tiny.yaml``)."""
     p = Path(name_or_path)
     if p.is_file():
         return p
-    cand = RECIPES / (p.name if p.suffix == ".yaml" else f"{p.name}.yaml")
+    cand = folder / (p.name if p.suffix == ".yaml" else f"{p.name}.yaml")
     if cand.is_file():
         return cand
     raise ConfigError(
-        f"config {str(name_or_path)!r} is neither a file nor a recipe; recipes: {', '.join(list_recipes())}"
+        f"config {str(name_or_path)!r} is neither a file nor a recipe; "
+        f"recipes: {', '.join(list_recipes(folder))}"
     )
 
 

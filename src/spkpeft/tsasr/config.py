@@ -7,9 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from spkpeft.config import ConfigError, apply_overrides, load_yaml, parse
+from spkpeft.train import experiment
 from spkpeft.tsasr.model import ModelConfig
 
 SOURCES = ("melstats", "file", "verifier")
+RECIPES = experiment.RECIPES / "tsasr"
+
+
+def list_recipes() -> list[str]:
+    """Names of the TS-ASR recipes shipped with the package (``spkpeft/configs/tsasr/*.yaml``)."""
+    return experiment.list_recipes(RECIPES)
+
+
+def recipe_path(name_or_path: str | Path) -> Path:
+    """A YAML path as given, else a shipped TS-ASR recipe by name (``tsasr_real_whisper_tiny_prompt``)."""
+    return experiment.recipe_path(name_or_path, RECIPES)
 
 
 @dataclass
@@ -58,8 +70,8 @@ class TSASRConfig:
 def load_config(
     path: str | Path | None, overrides: list[str] = (), data: dict[str, Any] | None = None
 ) -> TSASRConfig:
-    """YAML file (or ``data``) + ``a.b=c`` overrides -> validated :class:`TSASRConfig`."""
-    raw = load_yaml(path) if path is not None else dict(data or {})
+    """YAML file or shipped recipe name (or ``data``) + ``a.b=c`` overrides -> :class:`TSASRConfig`."""
+    raw = load_yaml(recipe_path(path)) if path is not None else dict(data or {})
     cfg = parse(TSASRConfig, apply_overrides(raw, list(overrides)))
     if cfg.speaker.source not in SOURCES:
         raise ConfigError(f"speaker.source={cfg.speaker.source!r} is unknown; valid: {', '.join(SOURCES)}")

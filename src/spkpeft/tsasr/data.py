@@ -38,10 +38,11 @@ def build_source(section) -> EmbeddingSource:  # noqa: ANN001
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    import soundfile as sf
+    """Any soundfile format -> (mono float32 (S,) at 16 kHz, 16000), through :mod:`spkpeft.data.audio`
+    (resampled, NaN/inf refused naming the file)."""
+    from spkpeft.data.audio import read_audio as read16k
 
-    wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    return wav.mean(1), sr
+    return read16k(path, sample_rate=SR), SR
 
 
 class MixtureData(torch.utils.data.Dataset):

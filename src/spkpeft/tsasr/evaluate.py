@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -32,8 +33,9 @@ def normalizer(name: str, tokenizer=None) -> Callable[[str], str]:  # noqa: ANN0
 
 
 def wer_scores(refs: Sequence[str], hyps: Sequence[str], norm: Callable[[str], str]) -> dict[str, float]:
-    """Corpus WER (errors / reference words), mean per-utterance WER, and counts; empty references after
-    normalisation are left out of both (and counted in ``skipped_empty``)."""
+    """Corpus WER (errors / reference words), mean and median per-utterance WER, and counts; empty
+    references after normalisation are left out (and counted in ``skipped_empty``). The median resists
+    the few runaway outputs (a decoder looping until its token limit) that dominate the other two."""
     import jiwer
 
     pairs = [(norm(r), norm(h)) for r, h in zip(refs, hyps, strict=True)]
@@ -46,6 +48,7 @@ def wer_scores(refs: Sequence[str], hyps: Sequence[str], norm: Callable[[str], s
     return {
         "wer": float(out.wer),
         "mean_utt_wer": float(sum(per_utt) / len(per_utt)),
+        "median_utt_wer": float(np.median(per_utt)),
         "substitutions": out.substitutions,
         "deletions": out.deletions,
         "insertions": out.insertions,
@@ -56,24 +59,35 @@ def wer_scores(refs: Sequence[str], hyps: Sequence[str], norm: Callable[[str], s
 
 @torch.no_grad()
 def transcribe_data(
-    model: TSWhisper, data: MixtureData, num_beams: int, batch_size: int = 16
+    model: TSWhisper,
+    data: MixtureData,
+    num_beams: int,
+    batch_size: int = 16,
+    max_new_tokens: int | None = None,
 ) -> dict[str, str]:
-    """id -> hypothesis for every mixture of ``data``."""
+    """id -> hypothesis for every mixture of ``data`` (at most ``max_new_tokens`` tokens each; None =
+    :meth:`TSWhisper.generate`'s default, half of Whisper's decoder context)."""
     loader = DataLoader(data, batch_size, shuffle=False, collate_fn=lambda b: collate(model, b))
     dev = next(model.whisper.parameters()).device
     hyps: dict[str, str] = {}
     for batch in progress.track(loader, total=len(loader), desc=f"decode beams={num_beams}"):
         spk = batch["speaker"].to(dev) if model.prompts is not None else None
-        ids = model.generate(batch["features"].to(dev), spk, num_beams=num_beams)
+        ids = model.generate(
+            batch["features"].to(dev), spk, num_beams=num_beams, max_new_tokens=max_new_tokens
+        )
         hyps.update(zip(batch["ids"], model.decode(ids)))
     return hyps
 
 
 def decode(
-    model: TSWhisper, data: MixtureData, beams: Sequence[int] = (1, 5), batch_size: int = 16
+    model: TSWhisper,
+    data: MixtureData,
+    beams: Sequence[int] = (1, 5),
+    batch_size: int = 16,
+    max_new_tokens: int | None = None,
 ) -> dict[str, dict[str, str]]:
     """``{"greedy" | "beam5": {id: hypothesis}}``: every mixture of ``data`` decoded once per search."""
-    return {search_name(k): transcribe_data(model, data, k, batch_size) for k in beams}
+    return {search_name(k): transcribe_data(model, data, k, batch_size, max_new_tokens) for k in beams}
 
 
 def search_name(num_beams: int) -> str:

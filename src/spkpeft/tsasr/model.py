@@ -44,6 +44,7 @@ class ModelConfig:
     task: str = "transcribe"
     prompts: PromptConfig = field(default_factory=PromptConfig)
     lora: LoraSection = field(default_factory=LoraSection)
+    window_seconds: int | None = None  # encoder window; None = Whisper's own (30 s), see shorten_window
 
 
 class TSWhisper(nn.Module):
@@ -62,8 +63,15 @@ class TSWhisper(nn.Module):
             raise ValueError(f"model.method={cfg.method!r} is unknown; valid: {', '.join(METHODS)}")
         self.cfg, self.speaker_dim = cfg, speaker_dim
         self.tokenizer, self.feature_extractor = tokenizer, feature_extractor
-        tokenizer.set_prefix_tokens(language=cfg.language, task=cfg.task, predict_timestamps=False)
         self.whisper = whisper
+        self.multilingual = bool(getattr(whisper.generation_config, "is_multilingual", True))
+        if self.multilingual:
+            tokenizer.set_prefix_tokens(language=cfg.language, task=cfg.task, predict_timestamps=False)
+        else:  # English-only (*.en): <|startoftranscript|><|notimestamps|>, no language or task token
+            tokenizer.language, tokenizer.task = None, None
+            tokenizer.set_prefix_tokens(predict_timestamps=False)
+        if cfg.window_seconds is not None:
+            shorten_window(whisper, feature_extractor, cfg.window_seconds)
         whisper.requires_grad_(cfg.method == "full")
         if cfg.method == "lora":
             self._inject_lora()
@@ -186,7 +194,9 @@ class TSWhisper(nn.Module):
     ) -> torch.Tensor:
         """Whisper's own ``generate`` (language/task tokens, timestamps, beam search) with the slots."""
         prompt = self.prompt_ids()
-        kw = dict(language=self.cfg.language, task=self.cfg.task, num_beams=num_beams)
+        kw: dict = dict(num_beams=num_beams)
+        if self.multilingual:
+            kw.update(language=self.cfg.language, task=self.cfg.task)
         if prompt:
             kw["prompt_ids"] = torch.tensor(prompt, device=features.device)
         if max_new_tokens is None:
@@ -220,3 +230,27 @@ class TSWhisper(nn.Module):
 
             return nullcontext()
         return self.hooks.speaker(speaker)
+
+
+def shorten_window(
+    whisper: WhisperForConditionalGeneration, feature_extractor: WhisperFeatureExtractor, seconds: int
+) -> None:
+    """Run the encoder on a ``seconds`` window instead of Whisper's 30 s (whisper.cpp's ``--audio-ctx``):
+    keep the first ``50 * seconds`` positional embeddings and make the feature extractor pad to
+    ``100 * seconds`` mel frames. The encoder's cost drops about ``30 / seconds``-fold (more for attention);
+    the model was trained on 30 s windows only, so its accuracy changes: measure it on clean audio."""
+    fe_window = feature_extractor.n_samples // feature_extractor.sampling_rate
+    if not 1 <= seconds <= fe_window:
+        raise ValueError(f"model.window_seconds={seconds} must be between 1 and Whisper's {fe_window} s")
+    enc = whisper.model.encoder
+    positions = seconds * feature_extractor.sampling_rate // feature_extractor.hop_length // 2
+    old = enc.embed_positions
+    enc.embed_positions = nn.Embedding(positions, old.embedding_dim).requires_grad_(False)
+    with torch.no_grad():
+        enc.embed_positions.weight.copy_(old.weight[:positions])
+    enc.max_source_positions = positions
+    whisper.config.max_source_positions = positions
+    enc.config.max_source_positions = positions
+    feature_extractor.chunk_length = seconds
+    feature_extractor.n_samples = seconds * feature_extractor.sampling_rate
+    feature_extractor.nb_max_frames = feature_extractor.n_samples // feature_extractor.hop_length

@@ -65,11 +65,14 @@ def mix_pair(
     return (mix * (0.9 / peak) if peak > 0.9 else mix), t_off
 
 
-def simulate_mixtures(cuts, out_dir: str | Path, cfg: SimulateConfig):  # noqa: ANN001, ANN201
+def simulate_mixtures(cuts, out_dir: str | Path, cfg: SimulateConfig, enrolments=None):  # noqa: ANN001, ANN201
     """Write ``cfg.mixtures`` mixtures from ``cuts`` (a lhotse CutSet with speaker + text) to ``out_dir``.
 
-    Utterances without a transcript or speaker, and speakers with a single utterance (no enrolment
-    possible), are skipped and counted in the log. Returns the mixture CutSet.
+    Utterances without a transcript or speaker are skipped and counted in the log. Without
+    ``enrolments`` the enrolment is another utterance of the target speaker (speakers with a single
+    utterance are skipped); with ``enrolments`` (target cut id -> enrolment cut, e.g. another stretch of
+    the same recording) it is that cut, and every speaker with a source cut can be a target.
+    Returns the mixture CutSet.
     """
     import soundfile as sf
     from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
@@ -77,16 +80,22 @@ def simulate_mixtures(cuts, out_dir: str | Path, cfg: SimulateConfig):  # noqa: 
     out = Path(out_dir)
     (out / "wav").mkdir(parents=True, exist_ok=True)
     (out / "enroll").mkdir(exist_ok=True)
-    by_spk = _group(cuts)
+    by_spk = _group(cuts, min_utterances=1 if enrolments is not None else 2)
     spks = sorted(by_spk)
     if len(spks) < 2:
-        raise ValueError(f"need >= 2 speakers with >= 2 transcribed utterances each, found {len(spks)}")
+        raise ValueError(
+            f"need >= 2 speakers with transcribed utterances (and enrolments), found {len(spks)}"
+        )
     rng = np.random.default_rng(cfg.seed)
     mixed, dropped = [], 0
     for k in progress.track(range(cfg.mixtures), total=cfg.mixtures, desc="mixtures"):
         t_spk = spks[k % len(spks)]
-        tgt, enr = rng.choice(len(by_spk[t_spk]), 2, replace=False)
-        tgt, enr = by_spk[t_spk][tgt], by_spk[t_spk][enr]
+        if enrolments is None:
+            tgt, enr = rng.choice(len(by_spk[t_spk]), 2, replace=False)
+            tgt, enr = by_spk[t_spk][tgt], by_spk[t_spk][enr]
+        else:
+            tgt = by_spk[t_spk][rng.integers(len(by_spk[t_spk]))]
+            enr = _enrolment(enrolments, tgt)
         i_spk = spks[(spks.index(t_spk) + rng.integers(1, len(spks))) % len(spks)]
         itf = by_spk[i_spk][rng.integers(len(by_spk[i_spk]))]
         snr, ov = float(rng.uniform(*cfg.snr_db)), float(rng.uniform(*cfg.overlap))
@@ -121,7 +130,13 @@ def file_stem(utt_id: str) -> str:
     return utt_id.replace("/", "_").replace("\\", "_")
 
 
-def _group(cuts) -> dict[str, list]:  # noqa: ANN001
+def _enrolment(enrolments, tgt):  # noqa: ANN001, ANN202
+    if tgt.id not in enrolments:
+        raise KeyError(f"no enrolment cut for source cut {tgt.id!r} in the enrolments given")
+    return enrolments[tgt.id]
+
+
+def _group(cuts, min_utterances: int = 2) -> dict[str, list]:  # noqa: ANN001
     by_spk: dict[str, list] = defaultdict(list)
     no_label = 0
     for c in cuts:
@@ -130,7 +145,7 @@ def _group(cuts) -> dict[str, list]:  # noqa: ANN001
             no_label += 1
             continue
         by_spk[sups[0].speaker].append(c)
-    single = [s for s, v in by_spk.items() if len(v) < 2]
+    single = [s for s, v in by_spk.items() if len(v) < min_utterances]
     for s in single:
         del by_spk[s]
     if no_label or single:

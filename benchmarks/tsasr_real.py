@@ -1,0 +1,242 @@
+"""Target-speaker ASR on the real pre-trained Whisper tiny.en and real speech (issue 15).
+
+Usage (from the repository root, with ``../shared/data`` present and ``spkpeft[whisper-tiny]`` installed)::
+
+    OMP_NUM_THREADS=1 python benchmarks/tsasr_real.py                    # every variant in VARIANTS
+    OMP_NUM_THREADS=1 python benchmarks/tsasr_real.py --variants frozen lora
+    python benchmarks/tsasr_real.py --table                              # rewrite the table from rows
+
+Data (``tsasr_real_data.py``): training mixtures from the 126 real-speech-train LibriSpeech speakers,
+test mixtures from the 10 real-speech-mini test-other speakers (``heldout``: never trained on, by the
+TS-ASR model nor by the speaker model), plus new mixtures of unheard stretches of training speakers
+(``seen``). Every mixture takes the first 3.5 s of a recording; the enrolment is a later stretch of the
+same recording, never mixed. **References are the frozen Whisper tiny.en's own transcripts of the clean
+source stretches** (the folders carry no transcripts): a WER here measures whose speech the model writes
+down, not absolute accuracy. Each mixture is scored against the target's and the interferer's reference.
+
+Each variant trains a recipe of ``src/spkpeft/configs/tsasr/`` (with the overrides listed in VARIANTS)
+exactly as ``spkpeft tsasr train RECIPE KEY=VALUE ... --out OUT/runs/NAME`` would, one torch thread, then
+decodes greedily. Finished rows are appended to ``OUT/rows.jsonl`` as they finish and skipped when the
+benchmark runs again (a half-trained run resumes from its checkpoint). Writes
+``benchmarks/results/tsasr_real.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import tsasr_real_data as trd  # noqa: E402
+
+RESULTS = HERE / "results" / "tsasr_real"
+R = "tsasr_real_whisper_tiny_"
+# name -> (recipe, overrides); "frozen*" rows train nothing
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "frozen": (R + "frozen", []),
+    "frozen-30s": (R + "frozen", ["model.window_seconds=null"]),
+    "prompt-reparam": (R + "prompt", []),
+    "prompt": (R + "prompt", ["model.prompts.reparam=false"]),
+    "lora": (R + "lora", []),
+    "full": (R + "full", []),
+}
+MAX_NEW_TOKENS = 96  # mixtures are <= 5.25 s (both voices: about 30 words); stops runaway loops early
+REFERENCES = "frozen Whisper tiny.en transcripts of the clean source stretches (no human transcripts)"
+log = logging.getLogger("tsasr_real")
+
+
+def variant_config(name: str, data: dict[str, Path], extra: list[str]):  # noqa: ANN201
+    from spkpeft.tsasr.config import load_config
+
+    recipe, overrides = VARIANTS[name]
+    paths = [f"speaker.path={data['embeddings']}", f"data.train={data['train']}"]
+    return load_config(recipe, [*paths, *overrides, *extra])
+
+
+def train_variant(name: str, cfg, out: Path) -> tuple[Path, dict]:  # noqa: ANN001
+    """Train (or resume) ``OUT/runs/NAME``; returns the run and its training facts."""
+    from spkpeft.tsasr.model import TSWhisper
+    from spkpeft.tsasr.train import train
+
+    run = out / "runs" / name
+    during = TSWhisper.from_config(cfg.model, speaker_dim=_speaker_dim(cfg))
+    params = sum(p.numel() for p in during.trainable_parameters().values())
+    del during
+    t0 = time.time()
+    train(cfg, run)
+    seconds = time.time() - t0
+    steps = cfg.optim.max_steps
+    return run, {"trainable_params_training": params, "train_seconds": round(seconds, 1),
+                 "s_per_step": round(seconds / steps, 2), "steps": steps, "lr": cfg.optim.lr,
+                 "batch_size": cfg.optim.batch_size}  # fmt: skip
+
+
+def _speaker_dim(cfg) -> int:  # noqa: ANN001
+    from spkpeft.tsasr.embeddings import FileEmbeddings
+
+    return FileEmbeddings(cfg.speaker.path).dim
+
+
+def score_sets(model, cfg, data: dict[str, Path], hyp_dir: Path, sets=("heldout", "seen")) -> list[dict]:  # noqa: ANN001
+    """One row per test set: greedy WER against the target's and against the interferer's reference;
+    every hypothesis with both references goes to ``hyp_dir/SPEAKERS.json``."""
+    from spkpeft.tsasr.data import MixtureData, build_source
+    from spkpeft.tsasr.evaluate import decode, normalizer, score
+
+    norm = normalizer("english", model.tokenizer)
+    rows = []
+    for speakers in sets:
+        mix = MixtureData(data[speakers], build_source(cfg.speaker))
+        hyps = decode(model, mix, beams=(1,), batch_size=8, max_new_tokens=MAX_NEW_TOKENS)
+        refs_t = {c.id: c.supervisions[0].text for c in mix.cuts}
+        refs_i = {c.id: c.custom["interferer_text"] for c in mix.cuts}
+        tgt, itf = score(hyps, refs_t, norm)["greedy"], score(hyps, refs_i, norm)["greedy"]
+        hyp_dir.mkdir(parents=True, exist_ok=True)
+        table = [
+            {"id": i, "hyp": h, "target": refs_t[i], "interferer": refs_i[i]}
+            for i, h in hyps["greedy"].items()
+        ]
+        (hyp_dir / f"{speakers}.json").write_text(json.dumps(table, indent=1))
+        rows.append({
+            "speakers": speakers, "mixtures": tgt["utterances"],
+            "wer_vs_target": round(tgt["wer"], 4), "wer_vs_interferer": round(itf["wer"], 4),
+            "mean_utt_wer_vs_target": round(tgt["mean_utt_wer"], 4),
+            "mean_utt_wer_vs_interferer": round(itf["mean_utt_wer"], 4),
+            "median_utt_wer_vs_target": round(tgt["median_utt_wer"], 4),
+            "median_utt_wer_vs_interferer": round(itf["median_utt_wer"], 4),
+            "target_closer": target_closer(table, norm),
+            "runaway": sum(len(r["hyp"].split()) > 2 * len((r["target"] + " " + r["interferer"]).split())
+                           for r in table),
+            "examples": [{"id": i, "hyp": h} for i, h in list(hyps["greedy"].items())[:3]],
+        })  # fmt: skip
+    return rows
+
+
+def target_closer(table: list[dict], norm) -> float:  # noqa: ANN001
+    """Share of mixtures whose output is closer (lower WER) to the target's reference than to the
+    interferer's; ties count half. 0.5 = picks a voice regardless of the enrolment, 1.0 = always the
+    target."""
+    import jiwer
+
+    def wer(ref: str, hyp: str) -> float:
+        ref, hyp = norm(ref), norm(hyp)
+        return jiwer.wer(ref, hyp) if ref.strip() else 1.0
+
+    score = 0.0
+    for r in table:
+        t, i = wer(r["target"], r["hyp"]), wer(r["interferer"], r["hyp"])
+        score += 1.0 if t < i else 0.5 if t == i else 0.0
+    return round(score / len(table), 4)
+
+
+def backfill(rows: list[dict], out: Path) -> None:
+    """Add ``target_closer`` to rows written before it existed, from their saved hypotheses."""
+    from spkpeft.tsasr.evaluate import normalizer
+
+    norm = normalizer("english")
+    for r in rows:
+        hyp_file = out / "hyps" / r["method"] / f"{r['speakers']}.json"
+        if "target_closer" not in r and hyp_file.is_file():
+            r["target_closer"] = target_closer(json.loads(hyp_file.read_text()), norm)
+
+
+def run_variant(name: str, data: dict[str, Path], out: Path, extra: list[str]) -> list[dict]:
+    from spkpeft.tsasr.model import TSWhisper
+    from spkpeft.tsasr.run import load_run
+
+    cfg = variant_config(name, data, extra)
+    facts: dict = {"trainable_params_training": 0, "steps": 0}
+    if cfg.model.method == "frozen":
+        model = TSWhisper.from_config(cfg.model, speaker_dim=1)
+    else:
+        run, facts = train_variant(name, cfg, out)
+        model, cfg = load_run(run)
+    trainable = sum(p.numel() for p in model.trainable_parameters().values())
+    base = {
+        "method": name, "base_method": cfg.model.method, "trainable_params": trainable,
+        "trainable_fraction": round(model.trainable_fraction(), 6), **facts,
+        "window_seconds": cfg.model.window_seconds, "max_new_tokens": MAX_NEW_TOKENS,
+        "prompt_length": cfg.model.prompts.length,
+        "overrides": VARIANTS[name][1] + extra, "references": REFERENCES,
+    }  # fmt: skip
+    return [{**base, **r} for r in score_sets(model, cfg, data, out / "hyps" / name)]
+
+
+def write_results(rows: list[dict]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.with_suffix(".json").write_text(json.dumps({"references": REFERENCES, "rows": rows}, indent=1))
+    RESULTS.with_suffix(".md").write_text(table(rows))
+
+
+def table(rows: list[dict]) -> str:
+    head = (
+        "Whisper tiny.en, real two-speaker mixtures (3.5 s stretches, overlap 50-100 %, -3..3 dB), greedy.\n"
+        f"References: {REFERENCES}.\n\n"
+        "| method | trainable params (saved / while training) | speakers | mixtures | WER vs target | "
+        "WER vs interferer | output closer to target | median utt. WER vs target / interferer | "
+        "runaway outputs | steps x batch | s/step |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for r in rows:
+        train = f"{r['steps']} x {r.get('batch_size', '-')}" if r["steps"] else "-"
+        lines.append(
+            f"| {r['method']} | {r['trainable_params']:,} / {r['trainable_params_training']:,} | "
+            f"{r['speakers']} | {r['mixtures']} | {100 * r['wer_vs_target']:.1f} % | "
+            f"{100 * r['wer_vs_interferer']:.1f} % | {100 * r.get('target_closer', float('nan')):.0f} % | "
+            f"{100 * r['median_utt_wer_vs_target']:.1f} / "
+            f"{100 * r['median_utt_wer_vs_interferer']:.1f} % | {r['runaway']} | {train} | "
+            f"{r.get('s_per_step', '-')} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="bench_out/tsasr_real")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--set", nargs="*", default=[], help="extra KEY=VALUE overrides for every variant")
+    p.add_argument("--tag", default="", help="suffix of the row names (for --set searches)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--speaker-model", type=Path, default=trd.SPEAKER_MODEL, help="spkpeft speaker model run")
+    p.add_argument("--seed", type=int, default=0, help="seed of the mixtures")
+    p.add_argument("--table", action="store_true", help="only rewrite the results from OUT/rows.jsonl")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(a.threads)
+    out = Path(a.out)
+    rows_file = out / "rows.jsonl"
+    rows = [json.loads(x) for x in rows_file.read_text().splitlines()] if rows_file.is_file() else []
+    if not a.table:
+        data = trd.prepare(out / "data", a.seed, a.speaker_model)
+        done = {r["method"] for r in rows}
+        for v in a.variants:
+            name = v + a.tag
+            if name in done:
+                continue
+            VARIANTS.setdefault(name, VARIANTS[v])
+            new = run_variant(name, data, out, a.set)
+            with rows_file.open("a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in new)
+            rows += new
+            write_results(rows)
+            log.info(
+                "%s done: %s",
+                name,
+                [(r["speakers"], r["wer_vs_target"], r["wer_vs_interferer"]) for r in new],
+            )
+    backfill(rows, out)
+    write_results(rows)
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""Check search rows of ``tsasr_real.py`` on 200 new held-out mixtures (another mixture seed, 11).
+
+Usage (after ``tsasr_real.py`` trained the runs named)::
+
+    OMP_NUM_THREADS=1 python benchmarks/tsasr_real_confirm.py prompt-reparam-shallow-P4 prompt-reparam-shallow
+
+Prints the held-out scores of each run (the fields of ``tsasr_real.py``'s rows); hypotheses go to
+``OUT/confirm/hyps/RUN/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import tsasr_real as tr  # noqa: E402
+
+KEYS = ("mixtures", "wer_vs_target", "wer_vs_interferer", "target_closer", "median_utt_wer_vs_target",
+        "median_utt_wer_vs_interferer", "runaway")  # fmt: skip
+
+
+def main() -> int:
+    from spkpeft.tsasr import stretches as st
+    from spkpeft.tsasr.run import load_run
+    from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--out", type=Path, default=Path("bench_out/tsasr_real"))
+    p.add_argument("--mixtures", type=int, default=200)
+    p.add_argument("--seed", type=int, default=11)
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    out = a.out / "confirm"
+    if not (out / "mixtures.jsonl.gz").is_file():
+        table = json.loads((a.out / "data" / "stretches.json").read_text())
+        src, enrol = st.sources_and_enrolments(table, "heldout")
+        cfg = SimulateConfig(a.mixtures, tr.trd.OVERLAP, tr.trd.SNR_DB, seed=a.seed)
+        simulate_mixtures(src, out, cfg, enrolments=enrol)
+    for name in a.runs:
+        model, cfg = load_run(a.out / "runs" / name)
+        row = tr.score_sets(
+            model, cfg, {"heldout": out / "mixtures.jsonl.gz"}, out / "hyps" / name, ("heldout",)
+        )[0]
+        print(name, {k: row[k] for k in KEYS}, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""Data of the real target-speaker ASR benchmark (``tsasr_real.py``): stretches of real LibriSpeech
+recordings, their references, enrolment embeddings and seeded two-speaker mixtures.
+
+Each recording is cut into stretches (:mod:`spkpeft.tsasr.stretches`): ``src`` (the first 3.5 s: what goes
+into mixtures), for the training speakers also ``src2`` (the next 3.5 s after a 0.5 s gap: unheard speech
+of seen speakers, for the ``seen`` rows) and ``enrol`` (after another 0.5 s gap, up to 4 s: the enrolment,
+never mixed). References: these
+folders carry no transcripts, so the reference of every stretch is the frozen Whisper tiny.en's own
+transcript of it (clean, greedy, its full 30 s window). Enrolment embeddings: ``SpeakerVerifier.embed``
+of a trained spkpeft speaker model (default: the real-speech benchmark's LoRA Whisper-encoder run, trained
+on real-speech-train speakers, never on real-speech-mini).
+
+Layout under ``OUT/data``: ``stretches/*.wav``, ``stretches.json`` (id -> speaker, kind, path, text),
+``embeddings.npz`` (enrolment id -> vector) and ``mix_{train,seen,heldout}/mixtures.jsonl.gz``.
+Everything is kept when present (delete the folder to rebuild).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from spkpeft.tsasr import stretches as st
+
+TRAIN_STRETCHES = st.StretchConfig(src_seconds=3.5, gap_seconds=0.5, sources=2, enrol_seconds=4.0)
+HELDOUT_STRETCHES = st.StretchConfig(src_seconds=3.5, gap_seconds=0.5, sources=1, enrol_seconds=4.0)
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+TRAIN_DIR = "real-speech-train/librispeech-train-clean-100"
+TEST_DIR = "real-speech-mini/librispeech-test-other"
+SPEAKER_MODEL = Path(__file__).resolve().parents[1] / "bench_out/real_speech/runs/lora-linear-s0"
+MIXTURES = {"train": 1000, "seen": 60, "heldout": 60}
+OVERLAP, SNR_DB = (0.5, 1.0), (-3.0, 3.0)
+log = logging.getLogger("tsasr_real")
+
+
+def shared_data(root: Path = SHARED) -> Path:
+    root = root.resolve()
+    missing = [d for d in (TRAIN_DIR, TEST_DIR) if not (root / d).is_dir()]
+    if missing:
+        raise SystemExit(f"real speech not found: {', '.join(str(root / d) for d in missing)}")
+    return root
+
+
+def embed_enrolments(table: dict[str, dict], speaker_model: Path, out: Path) -> None:
+    """``embeddings.npz``: enrolment stretch id -> ``SpeakerVerifier.embed`` vector."""
+    from spkpeft import SpeakerVerifier
+    from spkpeft.tsasr.embeddings import save_embeddings
+
+    verifier = SpeakerVerifier.from_pretrained(speaker_model)
+    vecs = {i: verifier.embed(r["path"]) for i, r in table.items() if r["kind"] == "enrol"}
+    save_embeddings(vecs, out / "embeddings.npz")
+
+
+def mixture_sets(table: dict[str, dict], out: Path, seed: int) -> dict[str, Path]:
+    """Seeded mixtures: ``train`` and ``seen`` from training speakers (``src`` / ``src2`` stretches),
+    ``heldout`` from real-speech-mini; the enrolment is the target recording's ``enrol`` stretch."""
+    from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
+    from spkpeft.tsasr.stretches import sources_and_enrolments
+
+    kinds = {"train": ("train", "src"), "seen": ("train", "src2"), "heldout": ("heldout", "src")}
+    paths = {}
+    for k, (split, kind) in kinds.items():
+        src, enrol = sources_and_enrolments(table, split, kind)
+        cfg = SimulateConfig(MIXTURES[k], OVERLAP, SNR_DB, seed + list(kinds).index(k))
+        simulate_mixtures(src, out / f"mix_{k}", cfg, enrolments=enrol)
+        paths[k] = out / f"mix_{k}" / "mixtures.jsonl.gz"
+    return paths
+
+
+def prepare(out: Path, seed: int = 0, speaker_model: Path = SPEAKER_MODEL) -> dict[str, Path]:
+    """Everything under ``out`` (kept when present); returns the mixture manifests and embeddings."""
+    out.mkdir(parents=True, exist_ok=True)
+    meta = out / "stretches.json"
+    if not meta.is_file():
+        root = shared_data()
+        train = st.folder_recordings("train", root / TRAIN_DIR)
+        heldout = st.folder_recordings("heldout", root / TEST_DIR)
+        table = {
+            **st.write_stretches(train, out / "stretches", TRAIN_STRETCHES),
+            **st.write_stretches(heldout, out / "stretches", HELDOUT_STRETCHES),
+        }
+        st.transcribe_references(table)
+        tmp = meta.with_suffix(".tmp")
+        tmp.write_text(json.dumps(table, indent=1))
+        tmp.replace(meta)
+    table = json.loads(meta.read_text())
+    if not (out / "embeddings.npz").is_file():
+        embed_enrolments(table, speaker_model, out)
+    paths = {k: out / f"mix_{k}" / "mixtures.jsonl.gz" for k in MIXTURES}
+    if not all(p.is_file() for p in paths.values()):
+        paths = mixture_sets(table, out, seed)
+    return {**paths, "embeddings": out / "embeddings.npz"}
