@@ -10,9 +10,7 @@ from spkpeft.data.config import SAMPLE_RATE
 
 SRC = Path(spkpeft.__file__).parent
 OWNER = SRC / "data" / "config.py"
-# the target-speaker ASR code is being moved onto data/audio.py and the shared constant (issue 12, point 4);
-# drop these once that lands
-NOT_YET = ("tsasr/", "commands/tsasr.py")
+NOT_YET: tuple[str, ...] = ()
 
 
 def _copies(path: Path) -> list[str]:

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 import spkpeft.data  # noqa: F401  (lhotse import shim)
+from spkpeft.data.config import SAMPLE_RATE as SR
 from spkpeft.tsasr.embeddings import CallableEmbeddings, EmbeddingSource, FileEmbeddings, MelStatsEmbedder
 
 log = logging.getLogger(__name__)
-SR = 16000
 
 
 def build_source(section) -> EmbeddingSource:  # noqa: ANN001

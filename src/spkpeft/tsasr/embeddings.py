@@ -19,6 +19,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from spkpeft.data.config import SAMPLE_RATE
+
 log = logging.getLogger(__name__)
 
 AudioLoader = Callable[[], tuple[np.ndarray, int]]
@@ -139,7 +141,7 @@ class MelStatsEmbedder:
     """
 
     def __init__(
-        self, n_mels: int = 40, sr: int = 16000, pitch_bins: int = 24, pitch_weight: float = 1.0
+        self, n_mels: int = 40, sr: int = SAMPLE_RATE, pitch_bins: int = 24, pitch_weight: float = 1.0
     ) -> None:
         from transformers.audio_utils import mel_filter_bank
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperTokenizer
 
+from spkpeft.data.config import SAMPLE_RATE
 from spkpeft.tsasr.prompts import PromptConfig, TSPrompts
 from spkpeft.tsasr.slots import IGNORE, SlotHooks, shift_features
 
@@ -129,7 +130,7 @@ class TSWhisper(nn.Module):
     def encoder_slots(self) -> int:
         return self.prompts.encoder_slots if self.prompts is not None else 0
 
-    def features(self, wavs: Sequence[np.ndarray], sampling_rate: int = 16000) -> torch.Tensor:
+    def features(self, wavs: Sequence[np.ndarray], sampling_rate: int = SAMPLE_RATE) -> torch.Tensor:
         """16 kHz waveforms -> (B, 80, N) log-mel with the encoder slots reserved (see :mod:`slots`)."""
         fe = self.feature_extractor
         if sampling_rate != fe.sampling_rate:

@@ -26,9 +26,9 @@ import numpy as np
 
 import spkpeft.data  # noqa: F401  (lhotse import shim)
 from spkpeft import progress
+from spkpeft.data.config import SAMPLE_RATE as SR
 
 log = logging.getLogger(__name__)
-SR = 16000
 
 
 @dataclass

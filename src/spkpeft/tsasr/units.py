@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 import spkpeft.data  # noqa: F401  (lhotse import shim)
+from spkpeft.data.config import SAMPLE_RATE as SR
 
 log = logging.getLogger(__name__)
 
-SR = 16000
+
 # unit -> (F1, F2, F3) in Hz for a reference vocal tract (alpha = 1)
 UNITS: dict[str, tuple[float, float, float]] = {
     "a": (750, 1250, 2600),
