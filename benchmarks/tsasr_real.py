@@ -15,8 +15,8 @@ source stretches** (the folders carry no transcripts): a WER here measures whose
 down, not absolute accuracy. Each mixture is scored against the target's and the interferer's reference.
 
 Each variant trains a recipe of ``src/spkpeft/configs/tsasr/`` (with the overrides listed in VARIANTS)
-exactly as ``spkpeft tsasr train RECIPE KEY=VALUE ... --out OUT/runs/NAME`` would, one torch thread, then
-decodes greedily. Finished rows are appended to ``OUT/rows.jsonl`` as they finish and skipped when the
+exactly as ``spkpeft tsasr train RECIPE --set KEY=VALUE ... --out OUT/runs/NAME`` would, one torch thread,
+then decodes greedily. Finished rows are appended to ``OUT/rows.jsonl`` as they finish and skipped when the
 benchmark runs again (a half-trained run resumes from its checkpoint). Writes
 ``benchmarks/results/tsasr_real.json`` and ``.md``.
 """

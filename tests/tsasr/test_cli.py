@@ -17,7 +17,7 @@ def test_train_eval_transcribe(tiny_whisper, mixtures, unit_corpus, tmp_path, ca
         "out_dir": str(tmp_path / "run"),
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["-q", "tsasr", "train", str(tmp_path / "c.yaml"), "optim.max_steps=3"]) == 0
+    assert main(["-q", "tsasr", "train", str(tmp_path / "c.yaml"), "--set", "optim.max_steps=3"]) == 0
     run = tmp_path / "run"
     saved = yaml.safe_load((run / "tsasr.yaml").read_text())
     assert saved["model"]["prompts"]["reparam"] is False  # folded at the end
@@ -47,6 +47,17 @@ def test_train_rejects_unknown_keys(tmp_path, capsys) -> None:  # noqa: ANN001
     (tmp_path / "c.yaml").write_text("model: {promts: {length: 3}}\n")
     assert main(["tsasr", "train", str(tmp_path / "c.yaml")]) == 1
     assert "promts" in capsys.readouterr().err
+
+
+def test_train_overrides_need_set(tmp_path, capsys) -> None:  # noqa: ANN001
+    """``--set`` as in ``spkpeft train``; the old positional ``a.b=c`` is refused and the error says --set."""
+    (tmp_path / "c.yaml").write_text("model: {prompts: {length: 3}}\n")
+    assert main(["tsasr", "train", str(tmp_path / "c.yaml"), "optim.max_steps=3"]) == 1
+    err = capsys.readouterr().err
+    assert "optim.max_steps=3" in err and "--set optim.max_steps=3" in err
+    # --set reaches the config: a wrong type for the key is reported before any training starts
+    assert main(["tsasr", "train", str(tmp_path / "c.yaml"), "--set", "optim.max_steps=abc"]) == 1
+    assert "max_steps" in capsys.readouterr().err
 
 
 def test_shipped_configs_parse() -> None:
