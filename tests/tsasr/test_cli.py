@@ -21,7 +21,7 @@ def test_train_eval_transcribe(tiny_whisper, mixtures, unit_corpus, tmp_path, ca
     run = tmp_path / "run"
     saved = yaml.safe_load((run / "tsasr.yaml").read_text())
     assert saved["model"]["prompts"]["reparam"] is False  # folded at the end
-    assert (run / "model.safetensors").is_file() and (run / "checkpoint" / "state.safetensors").is_file()
+    assert (run / "model.safetensors").is_file() and (run / "checkpoints" / "step-3" / "state.json").is_file()
 
     out = tmp_path / "report.json"
     assert main(["-q", "tsasr", "eval", str(run), "--data", str(mixtures), "--beams", "1", "2",

@@ -1,7 +1,8 @@
 """Train the target-speaker conditioning of a frozen Whisper (prompt tuning, or the LoRA / full baselines).
 
 accelerate handles the device and mixed precision; AdamW with linear warm-up then linear decay; a
-checkpoint after every epoch (atomic, resumed automatically when the run directory has one).
+checkpoint after every epoch in the speaker trainer's format (``RUN/checkpoints/step-N``, atomic, with the
+RNG and data-order state), resumed automatically when the run directory has one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from spkpeft import progress
 from spkpeft.tsasr.config import TSASRConfig
 from spkpeft.tsasr.data import MixtureData, build_source, collate
 from spkpeft.tsasr.model import TSWhisper
-from spkpeft.tsasr.run import load_checkpoint, save_checkpoint, save_run
+from spkpeft.tsasr.run import resume_checkpoint, save_run, write_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def train(cfg: TSASRConfig, run_dir: str | Path | None = None) -> Path:
     total = o.max_steps or o.epochs * len(loader)
     opt = torch.optim.AdamW(model.trainable_parameters().values(), lr=o.lr, weight_decay=o.weight_decay)
     sched = _schedule(opt, o.warmup_steps, total)
-    step, epoch = load_checkpoint(run, model, opt, sched)
+    step, epoch = resume_checkpoint(run, model, opt, sched, gen)
     if step:
         log.info("resuming %s at step %d (epoch %d)", run, step, epoch)
     pmodel, opt, sched = acc.prepare(model, opt, sched)
@@ -82,7 +83,7 @@ def train(cfg: TSASRConfig, run_dir: str | Path | None = None) -> Path:
             if step >= total:
                 break
         epoch += 1
-        save_checkpoint(run, acc.unwrap_model(pmodel), opt, sched, step, epoch)
+        write_checkpoint(run, acc.unwrap_model(pmodel), opt, sched, step, epoch, gen)
     bar.close()
     save_run(acc.unwrap_model(pmodel).train(False), cfg, run)
     log.info("finished: %s", run)
