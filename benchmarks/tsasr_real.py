@@ -75,7 +75,7 @@ def train_variant(name: str, cfg, out: Path) -> tuple[Path, dict]:  # noqa: ANN0
     seconds = time.time() - t0
     steps = cfg.optim.max_steps
     return run, {"trainable_params_training": params, "train_seconds": round(seconds, 1),
-                 "s_per_step": round(seconds / steps, 2), "steps": steps, "lr": cfg.optim.lr,
+                 "s_per_step": round(seconds / steps, 2), "steps": steps, "lr": cfg.optim.lr_of("default"),
                  "batch_size": cfg.optim.batch_size}  # fmt: skip
 
 

@@ -71,7 +71,7 @@ def test_shipped_configs_parse() -> None:
         cfg = load_config(p)
         assert cfg.model.prompts.length == 16 and cfg.model.method == "prompt"
     paper = load_config(paths[0].with_name("tsasr_libri2mix_large_v2.yaml"))
-    assert paper.optim.lr == 1e-4 and paper.optim.epochs == 10 and paper.model.prompts.reparam
+    assert paper.optim.lr == {"default": 1e-4} and paper.optim.epochs == 10 and paper.model.prompts.reparam
 
 
 def test_training_resumes_from_checkpoint(tiny_whisper, mixtures, tmp_path, caplog) -> None:  # noqa: ANN001

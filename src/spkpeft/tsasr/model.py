@@ -26,6 +26,7 @@ from spkpeft.tsasr.slots import IGNORE, SlotHooks, shift_features
 
 log = logging.getLogger(__name__)
 METHODS = ("prompt", "lora", "full", "frozen")
+GROUPS = ("prompt", "lora", "backbone")  # the parameter groups (``optim.lr`` keys) a method may train
 
 
 @dataclass
@@ -120,6 +121,14 @@ class TSWhisper(nn.Module):
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         """name -> parameter of everything the method trains."""
         return {n: p for n, p in self.named_parameters() if p.requires_grad}
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """What trains, by group: ``prompt`` (slots, speaker projection), ``lora`` (the injected LoRA) and
+        ``backbone`` (Whisper's own weights, ``full``); empty groups left out."""
+        groups: dict[str, list[nn.Parameter]] = {g: [] for g in GROUPS}
+        for n, p in self.trainable_parameters().items():
+            groups["prompt" if n.startswith("prompts.") else "lora" if "lora_" in n else "backbone"].append(p)
+        return {g: ps for g, ps in groups.items() if ps}
 
     def trainable_fraction(self) -> float:
         base = sum(p.numel() for n, p in self.whisper.named_parameters() if "lora_" not in n)

@@ -108,7 +108,10 @@ def resume_checkpoint(
     loaded = ck.load_checkpoint(latest)
     _copy_trainable(model, loaded["trainable"], latest)
     opt.load_state_dict(loaded["optimizer"])
-    sched.load_state_dict(loaded["scheduler"])
+    # the schedule's shape follows the config now given (rerun with more epochs: decay over the new total);
+    # the checkpoint gives its position and base rates
+    sched_state = loaded["scheduler"]
+    sched.load_state_dict({**sched_state, "lr_lambdas": [None] * len(sched_state.get("lr_lambdas", []))})
     rng = loaded["rng"][0]
     ck.set_rng_state(rng)
     loader_rng.set_state(rng["loader"])
