@@ -89,12 +89,31 @@ def _lr_as_groups(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def _lora_targets(raw: dict[str, Any]) -> dict[str, Any]:
+    """``model.lora.target_modules: [q_proj, v_proj]`` (earlier versions, saved runs) -> ``targets: [q, v]``
+    (the names of :mod:`spkpeft.methods.lora`); a leaf name it does not know is kept, for parse to name."""
+    model = raw.get("model")
+    lora = model.get("lora") if isinstance(model, dict) else None
+    if not isinstance(lora, dict) or "target_modules" not in lora:
+        return raw
+    short = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "out_proj": "o"}
+    lora = {k: v for k, v in lora.items() if k != "target_modules"} | {
+        "targets": [short.get(t, t) for t in lora["target_modules"]]
+    }
+    return {**raw, "model": {**model, "lora": lora}}
+
+
+def _earlier_forms(raw: dict[str, Any]) -> dict[str, Any]:
+    """Configs written by earlier versions (saved runs) in today's form."""
+    return _lora_targets(_lr_as_groups(raw))
+
+
 def load_config(
     path: str | Path | None, overrides: list[str] = (), data: dict[str, Any] | None = None
 ) -> TSASRConfig:
     """YAML file or shipped recipe name (or ``data``) + ``a.b=c`` overrides -> :class:`TSASRConfig`."""
-    raw = load_yaml(recipe_path(path)) if path is not None else dict(data or {})
-    cfg = parse(TSASRConfig, _lr_as_groups(apply_overrides(_lr_as_groups(raw), list(overrides))))
+    raw = _earlier_forms(load_yaml(recipe_path(path)) if path is not None else dict(data or {}))
+    cfg = parse(TSASRConfig, _earlier_forms(apply_overrides(raw, list(overrides))))
     cfg.optim.validate("optim")
     unknown = sorted(set(cfg.optim.lr) - {*GROUPS, "default"})
     if unknown:

@@ -6,6 +6,7 @@ unpickled). Writes are atomic: files go to a temporary name first and are rename
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ def load_trainable(model: TSWhisper, path: Path) -> None:
 
 
 def _copy_trainable(model: TSWhisper, state: dict[str, torch.Tensor], path: Path) -> None:
+    # runs saved before LoRA went through spkpeft.methods.lora: peft adapter "default", not "lora"
+    state = {re.sub(r"\.(lora_[AB])\.default\.", r".\1.lora.", k): v for k, v in state.items()}
     own = model.trainable_parameters()
     missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or extra:
