@@ -15,8 +15,8 @@ source stretches** (the folders carry no transcripts): a WER here measures whose
 down, not absolute accuracy. Each mixture is scored against the target's and the interferer's reference.
 
 Each variant trains a recipe of ``src/spkpeft/configs/tsasr/`` (with the overrides listed in VARIANTS)
-exactly as ``spkpeft tsasr train RECIPE KEY=VALUE ... --out OUT/runs/NAME`` would, one torch thread, then
-decodes greedily. Finished rows are appended to ``OUT/rows.jsonl`` as they finish and skipped when the
+exactly as ``spkpeft tsasr train RECIPE --set KEY=VALUE ... --out OUT/runs/NAME`` would, one torch thread,
+then decodes greedily. Finished rows are appended to ``OUT/rows.jsonl`` as they finish and skipped when the
 benchmark runs again (a half-trained run resumes from its checkpoint). Writes
 ``benchmarks/results/tsasr_real.json`` and ``.md``.
 """
@@ -75,7 +75,7 @@ def train_variant(name: str, cfg, out: Path) -> tuple[Path, dict]:  # noqa: ANN0
     seconds = time.time() - t0
     steps = cfg.optim.max_steps
     return run, {"trainable_params_training": params, "train_seconds": round(seconds, 1),
-                 "s_per_step": round(seconds / steps, 2), "steps": steps, "lr": cfg.optim.lr,
+                 "s_per_step": round(seconds / steps, 2), "steps": steps, "lr": cfg.optim.lr_of("default"),
                  "batch_size": cfg.optim.batch_size}  # fmt: skip
 
 

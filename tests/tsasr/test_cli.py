@@ -17,11 +17,11 @@ def test_train_eval_transcribe(tiny_whisper, mixtures, unit_corpus, tmp_path, ca
         "out_dir": str(tmp_path / "run"),
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["-q", "tsasr", "train", str(tmp_path / "c.yaml"), "optim.max_steps=3"]) == 0
+    assert main(["-q", "tsasr", "train", str(tmp_path / "c.yaml"), "--set", "optim.max_steps=3"]) == 0
     run = tmp_path / "run"
     saved = yaml.safe_load((run / "tsasr.yaml").read_text())
     assert saved["model"]["prompts"]["reparam"] is False  # folded at the end
-    assert (run / "model.safetensors").is_file() and (run / "checkpoint" / "state.safetensors").is_file()
+    assert (run / "model.safetensors").is_file() and (run / "checkpoints" / "step-3" / "state.json").is_file()
 
     out = tmp_path / "report.json"
     assert main(["-q", "tsasr", "eval", str(run), "--data", str(mixtures), "--beams", "1", "2",
@@ -49,6 +49,17 @@ def test_train_rejects_unknown_keys(tmp_path, capsys) -> None:  # noqa: ANN001
     assert "promts" in capsys.readouterr().err
 
 
+def test_train_overrides_need_set(tmp_path, capsys) -> None:  # noqa: ANN001
+    """``--set`` as in ``spkpeft train``; the old positional ``a.b=c`` is refused and the error says --set."""
+    (tmp_path / "c.yaml").write_text("model: {prompts: {length: 3}}\n")
+    assert main(["tsasr", "train", str(tmp_path / "c.yaml"), "optim.max_steps=3"]) == 1
+    err = capsys.readouterr().err
+    assert "optim.max_steps=3" in err and "--set optim.max_steps=3" in err
+    # --set reaches the config: a wrong type for the key is reported before any training starts
+    assert main(["tsasr", "train", str(tmp_path / "c.yaml"), "--set", "optim.max_steps=abc"]) == 1
+    assert "max_steps" in capsys.readouterr().err
+
+
 def test_shipped_configs_parse() -> None:
     from pathlib import Path
 
@@ -60,7 +71,7 @@ def test_shipped_configs_parse() -> None:
         cfg = load_config(p)
         assert cfg.model.prompts.length == 16 and cfg.model.method == "prompt"
     paper = load_config(paths[0].with_name("tsasr_libri2mix_large_v2.yaml"))
-    assert paper.optim.lr == 1e-4 and paper.optim.epochs == 10 and paper.model.prompts.reparam
+    assert paper.optim.lr == {"default": 1e-4} and paper.optim.epochs == 10 and paper.model.prompts.reparam
 
 
 def test_training_resumes_from_checkpoint(tiny_whisper, mixtures, tmp_path, caplog) -> None:  # noqa: ANN001

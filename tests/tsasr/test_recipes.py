@@ -22,7 +22,7 @@ def test_real_whisper_tiny_recipes(suffix: str, method: str) -> None:
     assert cfg.model.whisper == "whisper-tiny.en" and cfg.model.method == method
     assert cfg.model.window_seconds == 6 and cfg.optim.max_steps == 7
     if method == "lora":
-        assert cfg.model.lora.r == 4 and cfg.model.lora.target_modules == ["q_proj", "v_proj"]
+        assert cfg.model.lora.r == 4 and cfg.model.lora.targets == ["q", "v"]
     if method == "prompt":
         assert cfg.model.prompts.reparam and cfg.model.prompts.length == 16
 

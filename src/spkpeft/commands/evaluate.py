@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from spkpeft.commands import add_set_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a run on trial lists; write its report", description=__doc__)
@@ -23,8 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--manifest", help="test manifest holding the trial utterances (default: eval.manifest)")
     p.add_argument("--cohort", help="cohort/calibration manifest (default: eval.cohort_manifest, "
                    "else data.train_manifest)")  # fmt: skip
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an eval setting, e.g. --set top_k=600 --set calibrate=false")  # fmt: skip
+    add_set_option(p, "top_k=600 --set calibrate=false")
     p.add_argument("--out", help="write report.md/report.json/scores/plots here instead of into RUN")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")

@@ -10,6 +10,8 @@ import argparse
 import os
 import sys
 
+from spkpeft.commands import add_set_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a speaker model from a YAML recipe", description=__doc__)
@@ -17,8 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--list", action="store_true", help="list the shipped recipes with their first line and exit"
     )
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set optim.lr.backend=1e-3 (repeatable)")  # fmt: skip
+    add_set_option(p, "optim.lr.backend=1e-3")
     p.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--progress", action="store_true", help="progress bars even when stderr is not a tty")

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from spkpeft.commands import add_set_option, reject_positional_overrides
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tsasr", help="target-speaker ASR: Whisper prompt tuning (arXiv 2312.08079)")
@@ -22,8 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_simulate)
 
     t = g.add_parser("train", help="train a run from a YAML config")
-    t.add_argument("config")
-    t.add_argument("overrides", nargs="*", help="key.path=value")
+    t.add_argument("config", help="YAML file or shipped TS-ASR recipe name (src/spkpeft/configs/tsasr/)")
+    t.add_argument("stray", nargs="*", help=argparse.SUPPRESS)  # old positional a.b=c: a clear error
+    add_set_option(t, "optim.lr=1e-3")
     t.add_argument("--out", default=None, help="run directory (default: out_dir of the config)")
     t.set_defaults(func=_train)
 
@@ -73,6 +76,7 @@ def _train(a: argparse.Namespace) -> int:
     from spkpeft.tsasr.config import load_config
     from spkpeft.tsasr.train import train
 
+    reject_positional_overrides("tsasr train", a.stray)
     run = train(load_config(a.config, a.overrides), a.out)
     print(f"run written to {run}")
     return 0

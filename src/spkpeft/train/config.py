@@ -8,7 +8,7 @@ from spkpeft.config import ConfigError
 
 PRECISIONS = ("no", "bf16", "fp16")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("cosine", "exponential", "constant")
+SCHEDULES = ("cosine", "exponential", "constant", "linear")
 
 
 @dataclass
@@ -43,8 +43,11 @@ class OptimConfig:
             raise ConfigError(f"{where}.warmup_fraction={self.warmup_fraction}: must be in [0, 1)")
         if self.warmup_steps < 0:
             raise ConfigError(f"{where}.warmup_steps={self.warmup_steps}: must be >= 0")
-        if not 0 < self.final_lr_ratio <= 1:
-            raise ConfigError(f"{where}.final_lr_ratio={self.final_lr_ratio}: must be in (0, 1]")
+        low = 0 if self.schedule == "linear" else 1e-300  # linear may decay to 0 (transformers' linear)
+        if not low <= self.final_lr_ratio <= 1:
+            raise ConfigError(
+                f"{where}.final_lr_ratio={self.final_lr_ratio}: must be in (0, 1] (0 with schedule linear)"
+            )
         if len(self.betas) != 2:
             raise ConfigError(f"{where}.betas={self.betas}: needs exactly two values")
 

@@ -1,4 +1,5 @@
-"""Optimiser and learning-rate schedule: per-group learning rates, warm-up, then cosine or exponential decay.
+"""Optimiser and learning-rate schedule: per-group learning rates, warm-up, then cosine, exponential or
+linear decay.
 
 Parameter groups are named: the method's (each method declares its names in its config's ``GROUPS``:
 ``adapter``, ``gate``, ``prompt``, ``lora``, ``spectral``, ``backbone``, ...) and the trainer's ``backend``
@@ -74,12 +75,16 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str, final_ratio: fl
     """Multiplier of the peak LR at optimiser step ``step`` (0-based) of ``total``.
 
     Linear warm-up from ``1/warmup`` to 1, then cosine or exponential decay reaching ``final_ratio`` at
-    the last step; ``constant`` stays at 1 after warm-up.
+    the last step; ``constant`` stays at 1 after warm-up; ``linear`` decays as transformers'
+    ``get_linear_schedule_with_warmup`` (and TS-ASR training), reaching ``final_ratio`` one step after the
+    last.
     """
     if step < warmup:
         return (step + 1) / warmup
     if schedule == "constant":
         return 1.0
+    if schedule == "linear":
+        return final_ratio + (1 - final_ratio) * max(0.0, (total - step) / max(1, total - warmup))
     span = max(1, total - warmup - 1)
     progress = min(1.0, (step - warmup) / span)
     if schedule == "cosine":

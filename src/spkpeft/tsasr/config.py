@@ -8,7 +8,8 @@ from typing import Any
 
 from spkpeft.config import ConfigError, apply_overrides, load_yaml, parse
 from spkpeft.train import experiment
-from spkpeft.tsasr.model import ModelConfig
+from spkpeft.train.config import OptimConfig
+from spkpeft.tsasr.model import GROUPS, ModelConfig
 
 SOURCES = ("melstats", "file", "verifier")
 RECIPES = experiment.RECIPES / "tsasr"
@@ -45,13 +46,20 @@ class DataSection:
 
 
 @dataclass
-class OptimSection:
-    lr: float = 1e-4
+class OptimSection(OptimConfig):
+    """The speaker trainer's ``optim`` section (:mod:`spkpeft.train.optim`: ``lr`` per parameter group
+    ``prompt``, ``lora``, ``backbone`` or ``default``) with TS-ASR's defaults, AdamW 1e-4 with linear
+    warm-up and linear decay to 0, plus the loop's own fields. A plain number for ``lr`` (the form of
+    earlier versions and saved runs) means ``{default: number}``."""
+
+    optimizer: str = "adamw"
+    lr: dict[str, float] = field(default_factory=lambda: {"default": 1e-4})
     weight_decay: float = 0.01
+    schedule: str = "linear"
+    final_lr_ratio: float = 0.0
     epochs: int = 10
     batch_size: int = 8
     max_steps: int | None = None  # stop early (smoke runs); None = epochs
-    warmup_steps: int = 0
     grad_clip: float = 1.0
 
 
@@ -67,12 +75,51 @@ class TSASRConfig:
     out_dir: str = "runs/tsasr"
 
 
+def _lr_as_groups(raw: dict[str, Any]) -> dict[str, Any]:
+    """``optim.lr: 1e-4`` (earlier versions, saved runs, ``--set optim.lr=1e-3``) -> ``{default: 1e-4}``."""
+    optim = raw.get("optim")
+    lr = optim.get("lr") if isinstance(optim, dict) else None
+    if isinstance(lr, str):  # YAML reads 1e-3 (no dot) as a string; a float field would take it
+        try:
+            lr = float(lr)
+        except ValueError:
+            return raw  # parse() names the key and the type it wants
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+        return {**raw, "optim": {**optim, "lr": {"default": float(lr)}}}
+    return raw
+
+
+def _lora_targets(raw: dict[str, Any]) -> dict[str, Any]:
+    """``model.lora.target_modules: [q_proj, v_proj]`` (earlier versions, saved runs) -> ``targets: [q, v]``
+    (the names of :mod:`spkpeft.methods.lora`); a leaf name it does not know is kept, for parse to name."""
+    model = raw.get("model")
+    lora = model.get("lora") if isinstance(model, dict) else None
+    if not isinstance(lora, dict) or "target_modules" not in lora:
+        return raw
+    short = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "out_proj": "o"}
+    lora = {k: v for k, v in lora.items() if k != "target_modules"} | {
+        "targets": [short.get(t, t) for t in lora["target_modules"]]
+    }
+    return {**raw, "model": {**model, "lora": lora}}
+
+
+def _earlier_forms(raw: dict[str, Any]) -> dict[str, Any]:
+    """Configs written by earlier versions (saved runs) in today's form."""
+    return _lora_targets(_lr_as_groups(raw))
+
+
 def load_config(
     path: str | Path | None, overrides: list[str] = (), data: dict[str, Any] | None = None
 ) -> TSASRConfig:
     """YAML file or shipped recipe name (or ``data``) + ``a.b=c`` overrides -> :class:`TSASRConfig`."""
-    raw = load_yaml(recipe_path(path)) if path is not None else dict(data or {})
-    cfg = parse(TSASRConfig, apply_overrides(raw, list(overrides)))
+    raw = _earlier_forms(load_yaml(recipe_path(path)) if path is not None else dict(data or {}))
+    cfg = parse(TSASRConfig, _earlier_forms(apply_overrides(raw, list(overrides))))
+    cfg.optim.validate("optim")
+    unknown = sorted(set(cfg.optim.lr) - {*GROUPS, "default"})
+    if unknown:
+        raise ConfigError(
+            f"optim.lr has unknown parameter group(s) {unknown}; valid: {', '.join(GROUPS)}, default"
+        )
     if cfg.speaker.source not in SOURCES:
         raise ConfigError(f"speaker.source={cfg.speaker.source!r} is unknown; valid: {', '.join(SOURCES)}")
     if cfg.mixed_precision not in ("no", "fp16", "bf16"):

@@ -2,7 +2,7 @@
 
 ``method``:
 - ``prompt``: only :class:`~spkpeft.tsasr.prompts.TSPrompts` train (about 1 % of a large Whisper).
-- ``lora``: the same speaker slot and prompts, plus LoRA (r 4 on q and v) injected with HF peft.
+- ``lora``: the same speaker slot and prompts, plus LoRA (r 4 on q and v) through :mod:`spkpeft.methods.lora`.
 - ``full``: the same speaker slot and prompts, plus every Whisper weight (the full fine-tuning baseline).
 - ``frozen``: plain Whisper, no slots (the reference the others are measured against).
 
@@ -14,25 +14,37 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 from torch import nn
 from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperTokenizer
 
+from spkpeft.backbones.families import family_spec
 from spkpeft.data.config import SAMPLE_RATE
+from spkpeft.methods.base import METHODS as PEFT_METHODS
+from spkpeft.methods.lora import LoraMethodConfig
 from spkpeft.tsasr.prompts import PromptConfig, TSPrompts
 from spkpeft.tsasr.slots import IGNORE, SlotHooks, shift_features
 
 log = logging.getLogger(__name__)
 METHODS = ("prompt", "lora", "full", "frozen")
+GROUPS = ("prompt", "lora", "backbone")  # the parameter groups (``optim.lr`` keys) a method may train
+
+
+LORA_METHODS = ("lora", "dora")  # peft methods of spkpeft.methods.lora a TS-ASR ``lora`` run may use
 
 
 @dataclass
-class LoraSection:
+class LoraSection(LoraMethodConfig):
+    """The speaker side's LoRA config (:mod:`spkpeft.methods.lora`, HF peft) with the paper's baseline:
+    r 4, alpha 8 on ``q`` and ``v`` of every Whisper attention (encoder self-attention, decoder self- and
+    cross-attention); ``name: dora`` gives DoRA."""
+
     r: int = 4
-    alpha: int = 8
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    alpha: float = 8.0
+    targets: list[str] = field(default_factory=lambda: ["q", "v"])
 
 
 @dataclass
@@ -102,13 +114,13 @@ class TSWhisper(nn.Module):
         return cls(whisper, tok, fe, cfg, speaker_dim)
 
     def _inject_lora(self) -> None:
-        from peft import LoraConfig, inject_adapter_in_model
-
+        """Build ``cfg.lora`` through the method registry on Whisper (its projections named by the
+        ``whisper`` backbone family), as a speaker model's LoRA is built on its encoder."""
         lc = self.cfg.lora
-        conf = LoraConfig(
-            r=lc.r, lora_alpha=lc.alpha, target_modules=list(lc.target_modules), lora_dropout=0.0
-        )
-        inject_adapter_in_model(conf, self.whisper)
+        if lc.name not in LORA_METHODS:
+            raise ValueError(f"model.lora.name={lc.name!r}; valid: {', '.join(LORA_METHODS)}")
+        host = SimpleNamespace(model=self.whisper, spec=family_spec("whisper"))
+        self.lora_method = PEFT_METHODS.build(lc.name, lc, host)
 
     def train(self, mode: bool = True) -> TSWhisper:
         """Only the added modules follow ``mode``; Whisper itself always stays in eval mode."""
@@ -120,6 +132,14 @@ class TSWhisper(nn.Module):
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         """name -> parameter of everything the method trains."""
         return {n: p for n, p in self.named_parameters() if p.requires_grad}
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """What trains, by group: ``prompt`` (slots, speaker projection), ``lora`` (the injected LoRA) and
+        ``backbone`` (Whisper's own weights, ``full``); empty groups left out."""
+        groups: dict[str, list[nn.Parameter]] = {g: [] for g in GROUPS}
+        for n, p in self.trainable_parameters().items():
+            groups["prompt" if n.startswith("prompts.") else "lora" if "lora_" in n else "backbone"].append(p)
+        return {g: ps for g, ps in groups.items() if ps}
 
     def trainable_fraction(self) -> float:
         base = sum(p.numel() for n, p in self.whisper.named_parameters() if "lora_" not in n)

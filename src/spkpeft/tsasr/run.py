@@ -1,24 +1,27 @@
 """A run directory: ``tsasr.yaml`` (the config, prompts folded), ``model.safetensors`` (only what the
-method trained) and, while training, ``checkpoint/`` (optimizer state for resuming: ``model.safetensors``
-and ``state.safetensors``, see :mod:`spkpeft.safe_state`; nothing is unpickled). Writes are atomic: files
-go to a temporary name first and are renamed into place."""
+method trained) and, while training, ``checkpoints/step-N/`` (the speaker trainer's checkpoint format,
+:mod:`spkpeft.train.checkpoint`: trainable weights, optimizer, scheduler, RNG states; nothing is
+unpickled). Writes are atomic: files go to a temporary name first and are renamed into place."""
 
 from __future__ import annotations
 
 import os
-import shutil
+import re
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from spkpeft.config import save_yaml
-from spkpeft.safe_state import load_state, save_state
+from spkpeft.train import checkpoint as ck
+from spkpeft.train.run_dir import RunDir
 from spkpeft.tsasr.config import TSASRConfig, load_config
 from spkpeft.tsasr.model import TSWhisper
 
-CONFIG, WEIGHTS, CKPT = "tsasr.yaml", "model.safetensors", "checkpoint"
+CONFIG, WEIGHTS = "tsasr.yaml", "model.safetensors"
+OLD_CKPT = "checkpoint"  # the layout of earlier versions, refused
 
 
 def save_trainable(model: TSWhisper, path: Path) -> None:
@@ -30,7 +33,12 @@ def save_trainable(model: TSWhisper, path: Path) -> None:
 
 def load_trainable(model: TSWhisper, path: Path) -> None:
     """Load a :func:`save_trainable` file; every trainable parameter must be in it and nothing else."""
-    state = load_file(str(path))
+    _copy_trainable(model, load_file(str(path)), path)
+
+
+def _copy_trainable(model: TSWhisper, state: dict[str, torch.Tensor], path: Path) -> None:
+    # runs saved before LoRA went through spkpeft.methods.lora: peft adapter "default", not "lora"
+    state = {re.sub(r"\.(lora_[AB])\.default\.", r".\1.lora.", k): v for k, v in state.items()}
     own = model.trainable_parameters()
     missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or extra:
@@ -70,35 +78,44 @@ def load_run(run_dir: str | Path) -> tuple[TSWhisper, TSASRConfig]:
     return model, cfg
 
 
-def save_checkpoint(run_dir: Path, model: TSWhisper, opt, sched, step: int, epoch: int) -> None:  # noqa: ANN001
-    tmp = run_dir / (CKPT + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_trainable(model, tmp / WEIGHTS)
-    save_state(
-        {"opt": opt.state_dict(), "sched": sched.state_dict(), "step": step, "epoch": epoch},
-        tmp / "state.safetensors",
-    )
-    final = run_dir / CKPT
-    old = run_dir / (CKPT + ".old")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+def write_checkpoint(
+    run_dir: Path, model: TSWhisper, opt: Any, sched: Any, step: int, epoch: int, loader_rng: torch.Generator
+) -> Path:
+    """Write ``RUN/checkpoints/step-N`` through :func:`spkpeft.train.checkpoint.save_checkpoint` (atomic,
+    no pickle) and keep only that one. The data loader's generator state travels with the RNG states, so
+    a resumed run draws the same batches as one that was never stopped."""
+    checkpoints = RunDir(run_dir).checkpoints
+    rng = {**ck.rng_state(), "loader": loader_rng.get_state()}
+    state = {"step": step, "epoch": epoch}
+    tensors = {n: p.detach().cpu().contiguous() for n, p in model.trainable_parameters().items()}
+    path = ck.save_checkpoint(RunDir(run_dir).checkpoint(step), tensors, opt, sched, state, [rng])
+    ck.prune_checkpoints(checkpoints, keep=1)
+    return path
 
 
-def load_checkpoint(run_dir: Path, model: TSWhisper, opt, sched) -> tuple[int, int]:  # noqa: ANN001
-    """Restore a checkpoint if there is one; returns (step, epoch) to resume from ((0, 0) if none)."""
-    ck = run_dir / CKPT
-    if (ck / "state.pt").is_file() and not (ck / "state.safetensors").is_file():
+def resume_checkpoint(
+    run_dir: Path, model: TSWhisper, opt: Any, sched: Any, loader_rng: torch.Generator
+) -> tuple[int, int]:
+    """Restore the newest checkpoint of ``run_dir`` if there is one: weights, optimizer, scheduler, RNG
+    states and the loader's generator. Returns (step, epoch) to go on from ((0, 0) if none)."""
+    old = run_dir / OLD_CKPT
+    if old.is_dir():
         raise ValueError(
-            f"{ck} was written by an earlier spkpeft version (pickled state.pt); it is not read because "
-            f"unpickling a file can run code. Delete {ck} to train {run_dir} from the start"
+            f"{old} is a checkpoint of an earlier spkpeft version (its own TS-ASR layout, maybe pickled "
+            f"state.pt); it is not read, as unpickling a file can run code. Delete {old} to train {run_dir} "
+            "from the start"
         )
-    if not (ck / "state.safetensors").is_file():
+    latest = ck.latest_checkpoint(RunDir(run_dir).checkpoints)
+    if latest is None:
         return 0, 0
-    load_trainable(model, ck / WEIGHTS)
-    state = load_state(ck / "state.safetensors")
-    opt.load_state_dict(state["opt"])
-    sched.load_state_dict(state["sched"])
-    return int(state["step"]), int(state["epoch"])
+    loaded = ck.load_checkpoint(latest)
+    _copy_trainable(model, loaded["trainable"], latest)
+    opt.load_state_dict(loaded["optimizer"])
+    # the schedule's shape follows the config now given (rerun with more epochs: decay over the new total);
+    # the checkpoint gives its position and base rates
+    sched_state = loaded["scheduler"]
+    sched.load_state_dict({**sched_state, "lr_lambdas": [None] * len(sched_state.get("lr_lambdas", []))})
+    rng = loaded["rng"][0]
+    ck.set_rng_state(rng)
+    loader_rng.set_state(rng["loader"])
+    return int(loaded["state"]["step"]), int(loaded["state"]["epoch"])

@@ -1,7 +1,10 @@
 """Train the target-speaker conditioning of a frozen Whisper (prompt tuning, or the LoRA / full baselines).
 
-accelerate handles the device and mixed precision; AdamW with linear warm-up then linear decay; a
-checkpoint after every epoch (atomic, resumed automatically when the run directory has one).
+accelerate handles the device and mixed precision; the optimiser and schedule are the speaker trainer's
+(:mod:`spkpeft.train.optim`; by default AdamW, linear warm-up then linear decay, ``optim.lr`` per group
+``prompt``, ``lora``, ``backbone``); a checkpoint after every epoch in the speaker trainer's format
+(``RUN/checkpoints/step-N``, atomic, with the RNG and data-order state), resumed automatically when the run
+directory has one.
 """
 
 from __future__ import annotations
@@ -14,21 +17,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from spkpeft import progress
+from spkpeft.train.optim import build_optimizer, build_scheduler, param_groups
 from spkpeft.tsasr.config import TSASRConfig
 from spkpeft.tsasr.data import MixtureData, build_source, collate
-from spkpeft.tsasr.model import TSWhisper
-from spkpeft.tsasr.run import load_checkpoint, save_checkpoint, save_run
+from spkpeft.tsasr.model import GROUPS, TSWhisper
+from spkpeft.tsasr.run import resume_checkpoint, save_run, write_checkpoint
 
 log = logging.getLogger(__name__)
-
-
-def _schedule(opt: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(opt, f)
 
 
 def train(cfg: TSASRConfig, run_dir: str | Path | None = None) -> Path:
@@ -53,9 +48,9 @@ def train(cfg: TSASRConfig, run_dir: str | Path | None = None) -> Path:
         data, o.batch_size, shuffle=True, generator=gen, collate_fn=lambda b: collate(model, b)
     )
     total = o.max_steps or o.epochs * len(loader)
-    opt = torch.optim.AdamW(model.trainable_parameters().values(), lr=o.lr, weight_decay=o.weight_decay)
-    sched = _schedule(opt, o.warmup_steps, total)
-    step, epoch = load_checkpoint(run, model, opt, sched)
+    opt = build_optimizer(param_groups(model.param_groups(), o, "optim", known=GROUPS), o)
+    sched = build_scheduler(opt, o, total)
+    step, epoch = resume_checkpoint(run, model, opt, sched, gen)
     if step:
         log.info("resuming %s at step %d (epoch %d)", run, step, epoch)
     pmodel, opt, sched = acc.prepare(model, opt, sched)
@@ -82,7 +77,7 @@ def train(cfg: TSASRConfig, run_dir: str | Path | None = None) -> Path:
             if step >= total:
                 break
         epoch += 1
-        save_checkpoint(run, acc.unwrap_model(pmodel), opt, sched, step, epoch)
+        write_checkpoint(run, acc.unwrap_model(pmodel), opt, sched, step, epoch, gen)
     bar.close()
     save_run(acc.unwrap_model(pmodel).train(False), cfg, run)
     log.info("finished: %s", run)
