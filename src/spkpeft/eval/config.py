@@ -23,6 +23,9 @@ from spkpeft.eval.asnorm import DEFAULT_TOP_K
 from spkpeft.eval.calibration import DEFAULT_FEATURES
 from spkpeft.eval.metrics import DEFAULT_P_TARGETS
 
+CHUNK_SECONDS = 20.0  # long-recording embedding windows (s) and their overlap: one default for all
+OVERLAP_SECONDS = 2.0
+
 log = logging.getLogger(__name__)
 
 
@@ -50,8 +53,8 @@ class RunEvalConfig(EvalConfig):
     cohort_per_speaker: int = 20
     batch_size: int = 16
     max_batch_seconds: float = 400.0
-    chunk_seconds: float = 20.0
-    overlap_seconds: float = 2.0
+    chunk_seconds: float = CHUNK_SECONDS
+    overlap_seconds: float = OVERLAP_SECONDS
 
     def scoring(self) -> EvalConfig:
         """The scoring options alone (what :func:`spkpeft.eval.pipeline.evaluate` takes)."""

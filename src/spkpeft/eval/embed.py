@@ -33,6 +33,7 @@ import torch
 
 from spkpeft.data.config import SAMPLE_RATE
 from spkpeft.dir_lock import exclusive_dir
+from spkpeft.eval.config import CHUNK_SECONDS, OVERLAP_SECONDS
 from spkpeft.eval.embedding_cache import EmbeddingCache
 from spkpeft.eval.scorer import SCORING_DIR
 from spkpeft.eval.table import EmbeddingTable
@@ -50,8 +51,8 @@ EmbedFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 class ChunkSettings:
     """Long-recording windows: ``chunk_seconds`` long, overlapping by ``overlap_seconds``."""
 
-    chunk_seconds: float = 20.0
-    overlap_seconds: float = 2.0
+    chunk_seconds: float = CHUNK_SECONDS
+    overlap_seconds: float = OVERLAP_SECONDS
 
     def samples(self, sample_rate: int = SAMPLE_RATE) -> tuple[int, int]:
         """(window, hop) in samples."""
@@ -129,8 +130,8 @@ def extract_embeddings(
     embed_fn: EmbedFn,
     batches: Iterable[Mapping],
     cache_path: str | Path | None = None,
-    chunk_seconds: float = 20.0,
-    overlap_seconds: float = 2.0,
+    chunk_seconds: float = CHUNK_SECONDS,
+    overlap_seconds: float = OVERLAP_SECONDS,
     sample_rate: int = SAMPLE_RATE,
     cache_key: str | None = None,
     flush_every: int = 2000,

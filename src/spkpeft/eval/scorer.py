@@ -34,7 +34,7 @@ import numpy as np
 from spkpeft.data.trials import Trial
 from spkpeft.eval.asnorm import DEFAULT_TOP_K, Cohort, asnorm_scores, build_cohort
 from spkpeft.eval.calibration import Calibrator, train_calibration
-from spkpeft.eval.config import EvalConfig
+from spkpeft.eval.config import CHUNK_SECONDS, OVERLAP_SECONDS, EvalConfig
 from spkpeft.eval.metrics import bayes_threshold
 from spkpeft.eval.scoring import cosine_scores
 from spkpeft.eval.table import EmbeddingTable, trial_rows
@@ -71,8 +71,8 @@ class Scorer:
     calibrator: Calibrator | None = None
     eer_threshold: float | None = None
     threshold_source: str = ""
-    chunk_seconds: float = 20.0
-    overlap_seconds: float = 2.0
+    chunk_seconds: float = CHUNK_SECONDS
+    overlap_seconds: float = OVERLAP_SECONDS
 
     @classmethod
     def fit(cls, train: TrainingSet | None, cfg: EvalConfig, calibrator: Calibrator | None = None) -> Scorer:
@@ -229,8 +229,8 @@ class Scorer:
             calibrator=cal,
             eer_threshold=meta.get("eer_threshold"),
             threshold_source=meta.get("threshold_source", ""),
-            chunk_seconds=float(meta.get("chunk_seconds", 20.0)),
-            overlap_seconds=float(meta.get("overlap_seconds", 2.0)),
+            chunk_seconds=float(meta.get("chunk_seconds", CHUNK_SECONDS)),
+            overlap_seconds=float(meta.get("overlap_seconds", OVERLAP_SECONDS)),
         )
 
 
