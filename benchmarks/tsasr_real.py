@@ -70,8 +70,10 @@ def train_variant(name: str, cfg, out: Path) -> tuple[Path, dict]:  # noqa: ANN0
     during = TSWhisper.from_config(cfg.model, speaker_dim=_speaker_dim(cfg))
     params = sum(p.numel() for p in during.trainable_parameters().values())
     del during
+    from spkpeft.train.checkpoint import latest_checkpoint
+
     t0 = time.time()
-    train(cfg, run)
+    train(cfg, run, resume=latest_checkpoint(run / "checkpoints") is not None)
     seconds = time.time() - t0
     steps = cfg.optim.max_steps
     return run, {"trainable_params_training": params, "train_seconds": round(seconds, 1),

@@ -22,6 +22,14 @@ def test_train_eval_transcribe(tiny_whisper, mixtures, unit_corpus, tmp_path, ca
     saved = yaml.safe_load((run / "tsasr.yaml").read_text())
     assert saved["model"]["prompts"]["reparam"] is False  # folded at the end
     assert (run / "model.safetensors").is_file() and (run / "checkpoints" / "step-3" / "state.json").is_file()
+    capsys.readouterr()
+    assert main(["-q", "tsasr", "train", str(tmp_path / "c.yaml"), "--set", "optim.max_steps=4"]) == 1
+    assert "pass --resume" in capsys.readouterr().err  # a run with checkpoints is not started over
+    assert (
+        main(["-q", "tsasr", "train", str(tmp_path / "c.yaml"), "--set", "optim.max_steps=4", "--resume"])
+        == 0
+    )
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-4"]
 
     out = tmp_path / "report.json"
     assert main(["-q", "tsasr", "eval", str(run), "--data", str(mixtures), "--beams", "1", "2",
@@ -88,7 +96,7 @@ def test_training_resumes_from_checkpoint(tiny_whisper, mixtures, tmp_path, capl
     run = train(load_config(None, data=data), tmp_path / "run")  # 1 epoch = 2 steps on 8 mixtures
     first = (run / "model.safetensors").read_bytes()
     caplog.set_level(logging.INFO, logger="spkpeft")
-    train(load_config(None, ["optim.epochs=2"], data=data), run)
+    train(load_config(None, ["optim.epochs=2"], data=data), run, resume=True)
     assert any("resuming" in r.getMessage() and "step 2" in r.getMessage() for r in caplog.records)
     assert (run / "model.safetensors").read_bytes() != first  # the second epoch changed the prompts
 

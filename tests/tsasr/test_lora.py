@@ -28,8 +28,8 @@ def _lora_model(path, **lora) -> TSWhisper:  # noqa: ANN001, ANN003
 def test_lora_is_the_registered_peft_method_with_the_former_factors(tiny_whisper):
     torch.manual_seed(0)
     model = _lora_model(tiny_whisper)
-    assert isinstance(model.lora_method, PeftLoraMethod)
-    ours = {id(p) for p in model.lora_method.own_parameters().values()}
+    assert isinstance(model.weights, PeftLoraMethod)
+    ours = {id(p) for p in model.weights.own_parameters().values()}
     assert ours == {id(p) for p in model.param_groups()["lora"]}  # what the optimiser trains
     # the former code: peft.inject_adapter_in_model(r 4, alpha 8, q_proj and v_proj), adapter "default"
     torch.manual_seed(0)
@@ -48,11 +48,21 @@ def test_lora_is_the_registered_peft_method_with_the_former_factors(tiny_whisper
     assert scales == {2.0}  # alpha 8 / r 4
 
 
-def test_dora_by_name_and_unknown_peft_method_refused(tiny_whisper):
+def test_dora_and_pissa_by_name_and_a_non_lora_method_refused(tiny_whisper):
     dora = _lora_model(tiny_whisper, name="dora")
     assert any("lora_magnitude_vector" in n for n in dora.trainable_parameters())
-    with pytest.raises(ValueError, match="model.lora.name='pissa'; valid: lora, dora"):
-        _lora_model(tiny_whisper, name="pissa")
+    assert set(dora.param_groups()) == {"prompt", "lora"}
+    frozen = TSWhisper.from_config(ModelConfig(whisper=str(tiny_whisper), method="frozen"), E).whisper
+    pissa = _lora_model(tiny_whisper, name="pissa")  # PiSSA: the residual base weight + top-r factors
+    q = "model.encoder.layers.0.self_attn.q_proj"
+    layer, base = pissa.whisper.get_submodule(q), frozen.get_submodule(q).weight
+    rebuilt = (
+        layer.base_layer.weight
+        + layer.scaling["pissa"] * layer.lora_B["pissa"].weight @ layer.lora_A["pissa"].weight
+    )
+    assert torch.allclose(rebuilt, base, atol=1e-5) and not torch.allclose(layer.base_layer.weight, base)
+    with pytest.raises(ValueError, match="model.lora.name='spectral'; valid: dora, lora, pissa"):
+        _lora_model(tiny_whisper, name="spectral")
 
 
 def test_run_saved_in_the_former_form_loads(tiny_whisper, tmp_path):

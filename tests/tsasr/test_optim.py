@@ -10,7 +10,8 @@ from transformers import get_linear_schedule_with_warmup
 from spkpeft.config import ConfigError
 from spkpeft.train.optim import build_optimizer, build_scheduler, lr_factor, param_groups
 from spkpeft.tsasr.config import load_config
-from spkpeft.tsasr.model import GROUPS, ModelConfig, TSWhisper
+from spkpeft.tsasr.methods import TSASR_METHODS, declared_groups
+from spkpeft.tsasr.model import ModelConfig, TSWhisper
 from spkpeft.tsasr.prompts import PromptConfig
 
 
@@ -27,18 +28,33 @@ def test_linear_schedule_decays_as_transformers_after_the_warmup():
     assert lr_factor(total - 1, total, 0, "linear", 0.5) == pytest.approx(0.5 + 0.5 / total)
 
 
-@pytest.mark.parametrize(("method", "groups"), [("prompt", {"prompt"}), ("lora", {"prompt", "lora"}),
-                                                ("full", {"prompt", "backbone"})])  # fmt: skip
+GROUPS_OF = {
+    "prompt": {"prompt"},
+    "lora": {"prompt", "lora"},
+    "full": {"prompt", "backbone"},
+    "frozen": set(),
+}
+
+
+def test_group_matrix_covers_every_registered_method():
+    assert set(GROUPS_OF) == set(TSASR_METHODS.names())
+    assert set(declared_groups()) == {"prompt", "lora", "backbone"}
+
+
+@pytest.mark.parametrize(("method", "groups"), sorted(GROUPS_OF.items()))
 def test_method_groups_get_their_own_learning_rate(tiny_whisper, method, groups):
     model = TSWhisper.from_config(ModelConfig(whisper=str(tiny_whisper), method=method), 12)
     named = model.param_groups()
-    assert set(named) == groups and set(named) <= set(GROUPS)
+    assert set(named) == groups == set(TSASR_METHODS.config_cls(method).GROUPS)
+    if not groups:  # frozen: plain Whisper, nothing trains, no slots
+        assert not model.trainable_parameters() and model.prompts is None
+        return
     assert sum(len(v) for v in named.values()) == len(model.trainable_parameters())  # each exactly once
     if method == "lora":
         assert all(p.shape[0] <= 4 or p.shape[1] <= 4 for p in named["lora"])  # rank-4 factors only
     lrs = {"default": 1e-2, "lora": 1e-3, "backbone": 1e-5}
     cfg = load_config(None, data={"optim": {"lr": lrs}}).optim
-    opt = build_optimizer(param_groups(named, cfg, known=GROUPS), cfg)
+    opt = build_optimizer(param_groups(named, cfg, known=declared_groups()), cfg)
     assert isinstance(opt, torch.optim.AdamW) and opt.defaults["weight_decay"] == 0.01
     assert {g["name"]: g["lr"] for g in opt.param_groups} == {g: cfg.lr_of(g) for g in groups}
 
@@ -54,7 +70,7 @@ def test_same_updates_as_the_former_single_group_adamw(tiny_whisper):
         mc = ModelConfig(whisper=str(tiny_whisper), method="lora", prompts=PromptConfig(length=2))
         model = TSWhisper.from_config(mc, 12)
         if shared:
-            opt = build_optimizer(param_groups(model.param_groups(), cfg, known=GROUPS), cfg)
+            opt = build_optimizer(param_groups(model.param_groups(), cfg, known=declared_groups()), cfg)
             sched = build_scheduler(opt, cfg, total)
         else:  # the former tsasr/train.py::_schedule, verbatim
             opt = torch.optim.AdamW(model.trainable_parameters().values(), lr=1e-2, weight_decay=0.01)
@@ -85,7 +101,11 @@ def test_learning_rate_config_forms():
     assert load_config(None, ["optim.lr=1e-3"]).optim.lr == {"default": 1e-3}  # YAML reads 1e-3 as text
     cfg = load_config(None, ["optim.lr.lora=1e-3"], data={"optim": {"lr": 1e-2}})
     assert cfg.optim.lr == {"default": 1e-2, "lora": 1e-3}
-    with pytest.raises(ConfigError, match="promt.*prompt, lora, backbone"):
+    with pytest.raises(ConfigError, match="promt.*prompt, backbone, lora, default"):
         load_config(None, ["optim.lr.promt=1e-3"])
+    with pytest.raises(
+        ConfigError, match="model.method='dora' is unknown; valid: frozen, full, lora, prompt"
+    ):
+        load_config(None, ["model.method=dora"])  # checked when the config is read, before any model
     with pytest.raises(ConfigError, match="final_lr_ratio"):
         load_config(None, ["optim.schedule=cosine"])  # decays to 0 only linearly

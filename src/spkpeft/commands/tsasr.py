@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("stray", nargs="*", help=argparse.SUPPRESS)  # old positional a.b=c: a clear error
     add_set_option(t, "optim.lr=1e-3")
     t.add_argument("--out", default=None, help="run directory (default: out_dir of the config)")
+    t.add_argument("--resume", action="store_true", help="continue the run directory's newest checkpoint")
     t.set_defaults(func=_train)
 
     e = g.add_parser("eval", help="WER (greedy and beam) of a run on mixtures")
@@ -77,7 +78,7 @@ def _train(a: argparse.Namespace) -> int:
     from spkpeft.tsasr.train import train
 
     reject_positional_overrides("tsasr train", a.stray)
-    run = train(load_config(a.config, a.overrides), a.out)
+    run = train(load_config(a.config, a.overrides), a.out, resume=a.resume)
     print(f"run written to {run}")
     return 0
 

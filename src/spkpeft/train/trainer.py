@@ -27,6 +27,13 @@ from spkpeft import progress
 from spkpeft.config import ConfigError, save_yaml
 from spkpeft.train import checkpoint as ck
 from spkpeft.train.experiment import ExperimentConfig, Stage, resolve_stages
+from spkpeft.train.guards import (
+    NonFiniteLossError,
+    RunExistsError,
+    check_finite_loss,
+    make_accelerator,
+    refuse_or_resume,
+)
 from spkpeft.train.metrics_log import MetricsLog, StepMeter, model_stats
 from spkpeft.train.optim import build_optimizer, build_scheduler, param_groups
 from spkpeft.train.run_dir import RunDir
@@ -43,14 +50,6 @@ from spkpeft.train.setup import (
 log = logging.getLogger(__name__)
 
 StepCallback = Callable[[int, float], None]
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
-
-
-class RunExistsError(RuntimeError):
-    """The output directory already holds checkpoints and ``--resume`` was not given."""
 
 
 class Trainer:
@@ -77,25 +76,13 @@ class Trainer:
 
     # ----------------------------------------------------------------- setup
     def _accelerator(self) -> Any:
-        from accelerate import Accelerator
-        from accelerate.state import AcceleratorState
-        from accelerate.utils import DistributedDataParallelKwargs
-
-        # AcceleratorState is a process-wide singleton that refuses a second mixed-precision setting; reset
-        # it (not the PartialState, which holds the process group) so train() can run again in a process.
-        AcceleratorState._reset_state(reset_partial_state=False)
-
-        ddp = DistributedDataParallelKwargs(find_unused_parameters=self.cfg.train.find_unused_parameters)
-        # cpu=True without CUDA: torchrun / accelerate-launched CPU processes then form a gloo group
-        cpu = not torch.cuda.is_available()
-        return Accelerator(mixed_precision=self.cfg.train.mixed_precision, kwargs_handlers=[ddp], cpu=cpu)
+        t = self.cfg.train
+        return make_accelerator(t.mixed_precision, t.find_unused_parameters)
 
     def _start(self, acc: Any) -> tuple[Position, dict | None]:
         """Find the checkpoint to resume from (or refuse to overwrite one); write config.yaml."""
-        ckpt_dir = ck.latest_checkpoint(self.run_dir.checkpoints)
-        if self.resume:
-            if ckpt_dir is None:
-                raise FileNotFoundError(f"--resume: no complete checkpoint under {self.run_dir.checkpoints}")
+        ckpt_dir = refuse_or_resume(self.run_dir.checkpoints, self.run_dir.root, self.resume)
+        if ckpt_dir is not None:
             loaded = ck.load_checkpoint(ckpt_dir)
             self.last_checkpoint = ckpt_dir
             pos = Position.from_state(loaded["state"])
@@ -108,11 +95,6 @@ class Trainer:
                 )
             log.info("resuming from %s (stage %d, step %d)", ckpt_dir, pos.stage, pos.global_step)
             return pos, loaded
-        if ckpt_dir is not None:
-            raise RunExistsError(
-                f"{self.run_dir.root} already holds checkpoints ({ckpt_dir.name}): pass --resume to continue "
-                "it, or set train.output_dir to a new directory"
-            )
         if acc.is_main_process:
             self._created_run_dir = not self._dir_existed
             self.run_dir.root.mkdir(parents=True, exist_ok=True)
@@ -334,18 +316,13 @@ class Trainer:
         ctx = contextlib.nullcontext() if sync else acc.no_sync(model)
         with ctx:
             out = model(wav, lengths, labels)
-            loss_sum = acc.reduce(out.loss.detach().float().reshape(1), "sum")
-            if not bool(torch.isfinite(loss_sum).all()):
-                where = self.last_checkpoint or "none (no checkpoint written yet)"
-                raise NonFiniteLossError(
-                    f"non-finite loss ({out.loss.item()}) at step {pos.global_step + 1} (stage "
-                    f"{stage.name!r}, epoch {pos.epoch}, batch {pos.batch}); last good checkpoint: {where}. "
-                    "Resume from it "
-                    "with --resume after lowering the learning rate or setting train.clip_grad_norm"
-                )
+            where = f"stage {stage.name!r}, epoch {pos.epoch}, batch {pos.batch}"
+            loss_sum = check_finite_loss(
+                out.loss, acc, pos.global_step + 1, where, self.last_checkpoint, "train.clip_grad_norm"
+            )
             acc.backward(out.loss / self.cfg.train.grad_accum)
         correct = (out.logits.detach().argmax(-1) == labels).sum()
-        meter.add(loss_sum.item() / acc.num_processes, correct, labels.numel())
+        meter.add(loss_sum / acc.num_processes, correct, labels.numel())
 
     def _after_step(
         self,

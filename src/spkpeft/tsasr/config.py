@@ -9,7 +9,8 @@ from typing import Any
 from spkpeft.config import ConfigError, apply_overrides, load_yaml, parse
 from spkpeft.train import experiment
 from spkpeft.train.config import OptimConfig
-from spkpeft.tsasr.model import GROUPS, ModelConfig
+from spkpeft.tsasr.methods import TSASR_METHODS, declared_groups
+from spkpeft.tsasr.model_config import ModelConfig
 
 SOURCES = ("melstats", "file", "verifier")
 RECIPES = experiment.RECIPES / "tsasr"
@@ -72,6 +73,7 @@ class TSASRConfig:
     seed: int = 0
     mixed_precision: str = "no"  # no | fp16 | bf16 (accelerate)
     log_every: int = 50
+    checkpoint_every: int = 0  # optimiser steps between checkpoints (0: at each epoch's end only)
     out_dir: str = "runs/tsasr"
 
 
@@ -115,10 +117,15 @@ def load_config(
     raw = _earlier_forms(load_yaml(recipe_path(path)) if path is not None else dict(data or {}))
     cfg = parse(TSASRConfig, _earlier_forms(apply_overrides(raw, list(overrides))))
     cfg.optim.validate("optim")
-    unknown = sorted(set(cfg.optim.lr) - {*GROUPS, "default"})
+    if cfg.model.method not in TSASR_METHODS:
+        raise ConfigError(
+            f"model.method={cfg.model.method!r} is unknown; valid: {', '.join(TSASR_METHODS.names())}"
+        )
+    groups = declared_groups()
+    unknown = sorted(set(cfg.optim.lr) - {*groups, "default"})
     if unknown:
         raise ConfigError(
-            f"optim.lr has unknown parameter group(s) {unknown}; valid: {', '.join(GROUPS)}, default"
+            f"optim.lr has unknown parameter group(s) {unknown}; valid: {', '.join(groups)}, default"
         )
     if cfg.speaker.source not in SOURCES:
         raise ConfigError(f"speaker.source={cfg.speaker.source!r} is unknown; valid: {', '.join(SOURCES)}")

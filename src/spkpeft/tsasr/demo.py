@@ -17,7 +17,8 @@ from spkpeft.data.manifest import CutSet
 from spkpeft.tsasr.config import load_config
 from spkpeft.tsasr.data import MixtureData, build_source
 from spkpeft.tsasr.evaluate import decode, normalizer, score, search_name
-from spkpeft.tsasr.model import METHODS, ModelConfig, TSWhisper
+from spkpeft.tsasr.methods import TSASR_METHODS
+from spkpeft.tsasr.model import ModelConfig, TSWhisper
 from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
 from spkpeft.tsasr.slots import IGNORE
 from spkpeft.tsasr.tiny import build_tiny_whisper
@@ -201,7 +202,7 @@ def run_demo(work: str | Path, sizes: DemoSizes | None = None) -> dict:
     from spkpeft.tsasr.train import train
 
     s = sizes or DemoSizes()
-    tunable = [m for m in METHODS if m != "frozen"]
+    tunable = [m for m in TSASR_METHODS.names() if TSASR_METHODS.config_cls(m).CONDITIONED]
     if s.method not in tunable:  # checked before the corpora and the Whisper are built
         raise ValueError(f"demo method={s.method!r} is unknown; valid: {', '.join(tunable)}")
     work = Path(work)

@@ -1,6 +1,6 @@
 """Target-speaker Whisper: a frozen ``WhisperForConditionalGeneration`` plus what is trained for the task.
 
-``method``:
+``method`` names an entry of :data:`spkpeft.tsasr.methods.TSASR_METHODS`:
 - ``prompt``: only :class:`~spkpeft.tsasr.prompts.TSPrompts` train (about 1 % of a large Whisper).
 - ``lora``: the same speaker slot and prompts, plus LoRA (r 4 on q and v) through :mod:`spkpeft.methods.lora`.
 - ``full``: the same speaker slot and prompts, plus every Whisper weight (the full fine-tuning baseline).
@@ -13,51 +13,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 from torch import nn
 from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperTokenizer
 
-from spkpeft.backbones.families import family_spec
 from spkpeft.data.config import SAMPLE_RATE
-from spkpeft.methods.base import METHODS as PEFT_METHODS
-from spkpeft.methods.lora import LoraMethodConfig
-from spkpeft.tsasr.prompts import PromptConfig, TSPrompts
+from spkpeft.tsasr.methods import TSASR_METHODS
+from spkpeft.tsasr.model_config import LoraSection, ModelConfig
+from spkpeft.tsasr.prompts import TSPrompts
 from spkpeft.tsasr.slots import IGNORE, SlotHooks, shift_features
 
 log = logging.getLogger(__name__)
-METHODS = ("prompt", "lora", "full", "frozen")
-GROUPS = ("prompt", "lora", "backbone")  # the parameter groups (``optim.lr`` keys) a method may train
 
-
-LORA_METHODS = ("lora", "dora")  # peft methods of spkpeft.methods.lora a TS-ASR ``lora`` run may use
-
-
-@dataclass
-class LoraSection(LoraMethodConfig):
-    """The speaker side's LoRA config (:mod:`spkpeft.methods.lora`, HF peft) with the paper's baseline:
-    r 4, alpha 8 on ``q`` and ``v`` of every Whisper attention (encoder self-attention, decoder self- and
-    cross-attention); ``name: dora`` gives DoRA."""
-
-    r: int = 4
-    alpha: float = 8.0
-    targets: list[str] = field(default_factory=lambda: ["q", "v"])
-
-
-@dataclass
-class ModelConfig:
-    """``whisper``: hub id or local directory (config, weights, tokenizer, feature extractor)."""
-
-    whisper: str = "openai/whisper-large-v2"
-    method: str = "prompt"
-    language: str = "en"
-    task: str = "transcribe"
-    prompts: PromptConfig = field(default_factory=PromptConfig)
-    lora: LoraSection = field(default_factory=LoraSection)
-    window_seconds: int | None = None  # encoder window; None = Whisper's own (30 s), see shorten_window
+__all__ = ["LoraSection", "ModelConfig", "TSWhisper", "shorten_window"]
 
 
 class TSWhisper(nn.Module):
@@ -72,8 +42,7 @@ class TSWhisper(nn.Module):
         speaker_dim: int,
     ) -> None:
         super().__init__()
-        if cfg.method not in METHODS:
-            raise ValueError(f"model.method={cfg.method!r} is unknown; valid: {', '.join(METHODS)}")
+        entry = TSASR_METHODS.entry(cfg.method)  # an unknown name: RegistryError listing the valid ones
         self.cfg, self.speaker_dim = cfg, speaker_dim
         self.tokenizer, self.feature_extractor = tokenizer, feature_extractor
         self.whisper = whisper
@@ -85,12 +54,11 @@ class TSWhisper(nn.Module):
             tokenizer.set_prefix_tokens(predict_timestamps=False)
         if cfg.window_seconds is not None:
             shorten_window(whisper, feature_extractor, cfg.window_seconds)
-        whisper.requires_grad_(cfg.method == "full")
-        if cfg.method == "lora":
-            self._inject_lora()
+        whisper.requires_grad_(False)
+        self.weights = entry.builder(cfg, whisper)  # what trains inside Whisper (None: nothing)
         self.prompts: TSPrompts | None = None
         self.hooks: SlotHooks | None = None
-        if cfg.method != "frozen":
+        if entry.config_cls.CONDITIONED:
             c = whisper.config
             self.prompts = TSPrompts(cfg.prompts, c.d_model, c.encoder_layers, c.decoder_layers, speaker_dim)
             self.hooks = SlotHooks(whisper, self.prompts)
@@ -113,15 +81,6 @@ class TSWhisper(nn.Module):
             ) from None
         return cls(whisper, tok, fe, cfg, speaker_dim)
 
-    def _inject_lora(self) -> None:
-        """Build ``cfg.lora`` through the method registry on Whisper (its projections named by the
-        ``whisper`` backbone family), as a speaker model's LoRA is built on its encoder."""
-        lc = self.cfg.lora
-        if lc.name not in LORA_METHODS:
-            raise ValueError(f"model.lora.name={lc.name!r}; valid: {', '.join(LORA_METHODS)}")
-        host = SimpleNamespace(model=self.whisper, spec=family_spec("whisper"))
-        self.lora_method = PEFT_METHODS.build(lc.name, lc, host)
-
     def train(self, mode: bool = True) -> TSWhisper:
         """Only the added modules follow ``mode``; Whisper itself always stays in eval mode."""
         super().train(mode)
@@ -134,12 +93,22 @@ class TSWhisper(nn.Module):
         return {n: p for n, p in self.named_parameters() if p.requires_grad}
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        """What trains, by group: ``prompt`` (slots, speaker projection), ``lora`` (the injected LoRA) and
-        ``backbone`` (Whisper's own weights, ``full``); empty groups left out."""
-        groups: dict[str, list[nn.Parameter]] = {g: [] for g in GROUPS}
-        for n, p in self.trainable_parameters().items():
-            groups["prompt" if n.startswith("prompts.") else "lora" if "lora_" in n else "backbone"].append(p)
-        return {g: ps for g, ps in groups.items() if ps}
+        """What trains, by group: ``prompt`` (slots, speaker projection) and what the method trains inside
+        Whisper (``lora``: the injected LoRA; ``backbone``: Whisper's own weights); empty groups left
+        out. The union is :meth:`trainable_parameters` (checked)."""
+        groups = {"prompt": list(self.prompts.parameters())} if self.prompts is not None else {}
+        if self.weights is not None:
+            groups.update(self.weights.param_groups())
+        groups = {g: ps for g, ps in groups.items() if ps}
+        declared = TSASR_METHODS.config_cls(self.cfg.method).GROUPS
+        if not set(groups) <= set(declared) or {id(p) for ps in groups.values() for p in ps} != {
+            id(p) for p in self.trainable_parameters().values()
+        }:
+            raise RuntimeError(
+                f"method {self.cfg.method!r}: its groups {sorted(groups)} do not cover exactly what trains "
+                f"(declared {list(declared)})"
+            )
+        return groups
 
     def trainable_fraction(self) -> float:
         base = sum(p.numel() for n, p in self.whisper.named_parameters() if "lora_" not in n)

@@ -1,7 +1,8 @@
 """A run directory: ``tsasr.yaml`` (the config, prompts folded), ``model.safetensors`` (only what the
-method trained) and, while training, ``checkpoints/step-N/`` (the speaker trainer's checkpoint format,
-:mod:`spkpeft.train.checkpoint`: trainable weights, optimizer, scheduler, RNG states; nothing is
-unpickled). Writes are atomic: files go to a temporary name first and are renamed into place."""
+method trained), ``logs/metrics.jsonl`` and ``checkpoints/step-N/`` (the speaker trainer's checkpoint
+format, :mod:`spkpeft.train.checkpoint`: trainable weights, optimizer, scheduler, RNG states, the position
+in the data; nothing is unpickled; the newest is kept, so a finished run can go on with ``--resume``
+and more epochs). Writes are atomic: files go to a temporary name first and are renamed into place."""
 
 from __future__ import annotations
 
@@ -79,25 +80,37 @@ def load_run(run_dir: str | Path) -> tuple[TSWhisper, TSASRConfig]:
 
 
 def write_checkpoint(
-    run_dir: Path, model: TSWhisper, opt: Any, sched: Any, step: int, epoch: int, loader_rng: torch.Generator
+    run_dir: Path, model: TSWhisper, opt: Any, sched: Any, step: int, epoch: int, batch: int = 0
 ) -> Path:
     """Write ``RUN/checkpoints/step-N`` through :func:`spkpeft.train.checkpoint.save_checkpoint` (atomic,
-    no pickle) and keep only that one. The data loader's generator state travels with the RNG states, so
-    a resumed run draws the same batches as one that was never stopped."""
+    no pickle) and keep only that one. ``(epoch, batch)`` is where training goes on: the data order is a
+    function of the seed and the epoch (:class:`~spkpeft.train.sampler.EpochBatchSampler`), so a resumed
+    run draws the same batches as one that was never stopped."""
     checkpoints = RunDir(run_dir).checkpoints
-    rng = {**ck.rng_state(), "loader": loader_rng.get_state()}
-    state = {"step": step, "epoch": epoch}
+    state = {"step": step, "epoch": epoch, "batch": batch}
     tensors = {n: p.detach().cpu().contiguous() for n, p in model.trainable_parameters().items()}
-    path = ck.save_checkpoint(RunDir(run_dir).checkpoint(step), tensors, opt, sched, state, [rng])
+    path = ck.save_checkpoint(RunDir(run_dir).checkpoint(step), tensors, opt, sched, state, [ck.rng_state()])
     ck.prune_checkpoints(checkpoints, keep=1)
     return path
 
 
-def resume_checkpoint(
-    run_dir: Path, model: TSWhisper, opt: Any, sched: Any, loader_rng: torch.Generator
-) -> tuple[int, int]:
-    """Restore the newest checkpoint of ``run_dir`` if there is one: weights, optimizer, scheduler, RNG
-    states and the loader's generator. Returns (step, epoch) to go on from ((0, 0) if none)."""
+def resume_checkpoint(checkpoint: Path, model: TSWhisper, opt: Any, sched: Any) -> tuple[int, int, int]:
+    """Restore ``checkpoint`` (a ``RUN/checkpoints/step-N`` directory): weights, optimizer, scheduler and
+    RNG states. Returns (step, epoch, batch) to go on from."""
+    loaded = ck.load_checkpoint(checkpoint)
+    _copy_trainable(model, loaded["trainable"], checkpoint)
+    opt.load_state_dict(loaded["optimizer"])
+    # the schedule's shape follows the config now given (rerun with more epochs: decay over the new total);
+    # the checkpoint gives its position and base rates
+    sched_state = loaded["scheduler"]
+    sched.load_state_dict({**sched_state, "lr_lambdas": [None] * len(sched_state.get("lr_lambdas", []))})
+    ck.set_rng_state(loaded["rng"][0])
+    st = loaded["state"]
+    return int(st["step"]), int(st["epoch"]), int(st.get("batch", 0))  # no batch: earlier versions
+
+
+def refuse_old_layout(run_dir: Path) -> None:
+    """Refuse a run directory holding the checkpoint layout of earlier versions (see :data:`OLD_CKPT`)."""
     old = run_dir / OLD_CKPT
     if old.is_dir():
         raise ValueError(
@@ -105,17 +118,3 @@ def resume_checkpoint(
             f"state.pt); it is not read, as unpickling a file can run code. Delete {old} to train {run_dir} "
             "from the start"
         )
-    latest = ck.latest_checkpoint(RunDir(run_dir).checkpoints)
-    if latest is None:
-        return 0, 0
-    loaded = ck.load_checkpoint(latest)
-    _copy_trainable(model, loaded["trainable"], latest)
-    opt.load_state_dict(loaded["optimizer"])
-    # the schedule's shape follows the config now given (rerun with more epochs: decay over the new total);
-    # the checkpoint gives its position and base rates
-    sched_state = loaded["scheduler"]
-    sched.load_state_dict({**sched_state, "lr_lambdas": [None] * len(sched_state.get("lr_lambdas", []))})
-    rng = loaded["rng"][0]
-    ck.set_rng_state(rng)
-    loader_rng.set_state(rng["loader"])
-    return int(loaded["state"]["step"]), int(loaded["state"]["epoch"])
