@@ -204,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="bench_out/tsasr_real")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--set", nargs="*", default=[], help="extra KEY=VALUE overrides for every variant")
+    p.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
+                   help="an extra override for every variant (repeatable, as in spkpeft train)")  # fmt: skip
     p.add_argument("--tag", default="", help="suffix of the row names (for --set searches)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--speaker-model", type=Path, default=trd.SPEAKER_MODEL, help="spkpeft speaker model run")

@@ -105,7 +105,8 @@ def test_demo_command_runs_small_and_reports_every_view(tmp_path, capsys) -> Non
     sizes = ["train_speakers=3", "test_speakers=2", "utterances=3", "train_mixtures=8", "test_mixtures=4",
              "pretrain_steps=2", "tune_steps=2", "batch_size=4", "prompt_length=2", "whisper_width=32",
              "whisper_layers=1", "beams=[1]", "background_db=[5, 8]", "method=lora"]  # fmt: skip
-    assert main(["-q", "tsasr", "demo", str(tmp_path), "--set", *sizes]) == 0
+    sets = [x for size in sizes for x in ("--set", size)]
+    assert main(["-q", "tsasr", "demo", str(tmp_path), *sets]) == 0
     out = capsys.readouterr().out
     views = ("frozen  greedy", "tuned   greedy", "tuned_vs_interferer", "tuned_seen_speakers_vs_interferer")
     for key in views:
@@ -115,10 +116,14 @@ def test_demo_command_runs_small_and_reports_every_view(tmp_path, capsys) -> Non
     assert (tmp_path / "run-lora" / "model.safetensors").is_file()
     cfg = json.loads((tmp_path / "whisper-single" / "config.json").read_text())
     assert (cfg["d_model"], cfg["encoder_layers"], cfg["decoder_attention_heads"]) == (32, 1, 1)
+    capsys.readouterr()
     assert main(["tsasr", "demo", str(tmp_path), "--set", "whisper_depth=3"]) == 1
-    assert "whisper_depth" in capsys.readouterr().err
+    assert "whisper_depth" in capsys.readouterr().err  # an unknown field is named
+    assert main(["tsasr", "demo", str(tmp_path), "tune_steps=2", "beams=[1]"]) == 1
+    assert "--set tune_steps=2 --set beams=[1]" in capsys.readouterr().err  # an override without --set
     assert main(["tsasr", "demo", str(tmp_path), "--set", "method=frozen"]) == 1
     assert "method='frozen'" in capsys.readouterr().err
     other = [f for f in sizes if not f.startswith("whisper_width")] + ["whisper_width=64"]
-    assert main(["tsasr", "demo", str(tmp_path), "--set", *other]) == 1  # would reuse the 32-wide model
+    other_sets = [x for size in other for x in ("--set", size)]
+    assert main(["tsasr", "demo", str(tmp_path), *other_sets]) == 1  # would reuse the 32-wide model
     assert "whisper_width: built 32, asked 64" in capsys.readouterr().err

@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     d = g.add_parser("demo", help="synthetic proof: frozen vs prompt-tuned tiny Whisper on mixtures")
     d.add_argument("work_dir")
-    d.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="DemoSizes fields")
+    d.add_argument("stray", nargs="*", help=argparse.SUPPRESS)  # old `--set a=1 b=2`: a clear error
+    add_set_option(d, "tune_steps=2000 (DemoSizes fields)")
     d.set_defaults(func=_demo)
 
     w = g.add_parser("tiny-whisper", help="write a random tiny Whisper (model, tokenizer, features) to a dir")
@@ -126,20 +127,11 @@ def _transcribe(a: argparse.Namespace) -> int:
 
 
 def _demo(a: argparse.Namespace) -> int:
-    import dataclasses
-
-    import yaml
-
+    from spkpeft.config import apply_overrides, parse
     from spkpeft.tsasr.demo import DemoSizes, run_demo
 
-    fields = {f.name for f in dataclasses.fields(DemoSizes)}
-    kw = {}
-    for item in a.set:
-        k, _, v = item.partition("=")
-        if k not in fields:
-            raise ValueError(f"unknown demo field {k!r}; valid: {', '.join(sorted(fields))}")
-        kw[k] = yaml.safe_load(v)
-    report = run_demo(a.work_dir, DemoSizes(**kw))
+    reject_positional_overrides("tsasr demo", a.stray)
+    report = run_demo(a.work_dir, parse(DemoSizes, apply_overrides({}, a.overrides)))
     for name in ("frozen", "tuned"):
         for search, sc in report[name].items():
             if search != "examples":
