@@ -46,6 +46,10 @@ class Method(Protocol):
     - ``merge()``: the transformers model with the update folded in (lora, dora, pissa, spectral), or
       :class:`MergeNotSupported`.
     - ``stats()``: scalars to log (e.g. per-layer gate values ``gate/adapter/3``).
+
+    Optional: ``data_init(forward)``, a data-dependent initialisation; the trainer calls it once at the
+    start of a fresh run (never on resume), before the first step, with ``forward()`` running the model
+    without autograd on the first training batch (the prompt methods' ``prompt_init: frames``).
     """
 
     name: str

@@ -6,6 +6,7 @@ returned hidden states (hence never the layer aggregation or the back-end).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -14,8 +15,8 @@ from torch import nn
 from spkpeft.backbones.backbone import Frames, SpeechBackbone
 from spkpeft.methods.base import METHODS, MethodConfig
 from spkpeft.methods.module_method import ModuleMethod
-from spkpeft.methods.prompt import prepend_prompts
-from spkpeft.methods.prompt_bank import PromptBank
+from spkpeft.methods.prompt import prepend_prompts, prompt_data_init
+from spkpeft.methods.prompt_bank import PromptBank, check_prompt_init
 
 
 @dataclass
@@ -23,6 +24,7 @@ class DeepPromptConfig(MethodConfig):
     GROUPS = ("prompt",)
     name: str = "deep_prompt"
     prompt_length: int = 30
+    prompt_init: str = "xavier"  # or "frames": from the training data (methods/prompt_bank.py)
 
 
 class DeepPrompt(ModuleMethod):
@@ -40,10 +42,14 @@ class DeepPrompt(ModuleMethod):
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"prompt": list(self.parameters())}
 
+    def data_init(self, forward: Callable[[], object]) -> None:
+        prompt_data_init(self.prompts, self.cfg.prompt_init, forward)
+
 
 @METHODS.register("deep_prompt", config_cls=DeepPromptConfig)
 def build_deep_prompt(cfg: DeepPromptConfig, backbone: SpeechBackbone) -> DeepPrompt:
     """Deep Speaker Prompting: 30 fresh prompts per layer, stripped after it."""
+    check_prompt_init(cfg.prompt_init, cfg.name)
     method = DeepPrompt(cfg, backbone)
     method.attach()
     return method

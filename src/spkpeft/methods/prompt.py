@@ -7,6 +7,7 @@ prompt tuning and adapters"; the "static prompt tuning" baseline of SpectralFT, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -15,7 +16,7 @@ from torch import nn
 from spkpeft.backbones.backbone import Frames, SpeechBackbone
 from spkpeft.methods.base import METHODS, MethodConfig
 from spkpeft.methods.module_method import ModuleMethod
-from spkpeft.methods.prompt_bank import PromptBank
+from spkpeft.methods.prompt_bank import PromptBank, check_prompt_init
 
 
 @dataclass
@@ -23,12 +24,21 @@ class PromptConfig(MethodConfig):
     GROUPS = ("prompt",)
     name: str = "prompt"
     prompt_length: int = 30
+    prompt_init: str = "xavier"  # or "frames": from the training data (methods/prompt_bank.py)
+
+
+def prompt_data_init(bank: PromptBank, prompt_init: str, forward: Callable[[], object]) -> None:
+    """The ``data_init`` of a method with prompts: with ``prompt_init: frames``, set them from the frames
+    of ``forward()`` (:meth:`PromptBank.init_from_frames`); with ``xavier``, nothing to do."""
+    if prompt_init == "frames":
+        bank.init_from_frames(forward)
 
 
 def prepend_prompts(
     bank: PromptBank, layer: int, h: torch.Tensor, frames: Frames, scale: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, Frames]:
     """Prepend the bank's prompts of ``layer`` to h (B, N, D) -> (B, P + N, D) and extend the frames."""
+    bank.observe(layer, h, frames.speech_mask(h))  # data-dependent init (prompt_init: frames)
     out, mask = bank.prepend(layer, h, frames.mask, scale)
     return out, Frames(mask, frames.num_prefix + bank.length)
 
@@ -49,10 +59,14 @@ class Prompt(ModuleMethod):
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"prompt": list(self.parameters())}
 
+    def data_init(self, forward: Callable[[], object]) -> None:
+        prompt_data_init(self.prompts, self.cfg.prompt_init, forward)
+
 
 @METHODS.register("prompt", config_cls=PromptConfig)
 def build_prompt(cfg: PromptConfig, backbone: SpeechBackbone) -> Prompt:
     """Static prompts (30) prepended at the first Transformer layer only."""
+    check_prompt_init(cfg.prompt_init, cfg.name)
     method = Prompt(cfg, backbone)
     method.attach()
     return method

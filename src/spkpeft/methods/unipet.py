@@ -14,6 +14,7 @@ gate of each layer from the last forward (``gate/adapter/3``, ``gate/prompt/3``)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -24,8 +25,8 @@ from spkpeft.methods.base import METHODS, MethodConfig
 from spkpeft.methods.bottleneck import Bottleneck, Gate
 from spkpeft.methods.inner_inter import inter_adapt
 from spkpeft.methods.module_method import ModuleMethod
-from spkpeft.methods.prompt import prepend_prompts
-from spkpeft.methods.prompt_bank import PromptBank
+from spkpeft.methods.prompt import prepend_prompts, prompt_data_init
+from spkpeft.methods.prompt_bank import PromptBank, check_prompt_init
 
 
 @dataclass
@@ -38,6 +39,7 @@ class UniPETConfig(MethodConfig):
     inter_scale: float = 1.0
     prompt_length: int = 30
     gate_bias_init: float = 1.0
+    prompt_init: str = "xavier"  # or "frames": from the training data (methods/prompt_bank.py)
 
 
 class UniPET(ModuleMethod):
@@ -75,6 +77,9 @@ class UniPET(ModuleMethod):
             "prompt": list(self.prompts.parameters()),
         }
 
+    def data_init(self, forward: Callable[[], object]) -> None:
+        prompt_data_init(self.prompts, self.cfg.prompt_init, forward)
+
     def stats(self) -> dict[str, float]:
         """Mean gate value per layer and kind over the last forward's batch."""
         return {k: float(v.float().mean()) for k, v in sorted(self._last_gates.items())}
@@ -83,6 +88,7 @@ class UniPET(ModuleMethod):
 @METHODS.register("unipet", config_cls=UniPETConfig)
 def build_unipet(cfg: UniPETConfig, backbone: SpeechBackbone) -> UniPET:
     """UniPET-SPK: gated inner adapters + deep prompts, plus an inter adapter on the layer sum."""
+    check_prompt_init(cfg.prompt_init, cfg.name)
     method = UniPET(cfg, backbone)
     method.attach()
     return method

@@ -263,6 +263,8 @@ class Trainer:
         per_epoch, total = self._stage_length(stage, sampler)
         optimizer, scheduler, params = self._optimiser(stage, tm, total, loaded)
         margins = margin_schedule(stage, tm.head, total)
+        if loaded is None and pos.global_step == 0:  # a fresh run, before its first step
+            self._data_init(tm, stage, loader, sampler, acc)
         if self.cfg.train.compile:
             from spkpeft.train.compile import compile_train_module
 
@@ -296,6 +298,28 @@ class Trainer:
         pos = pos.completed()
         self._checkpoint(tm, optimizer, scheduler, pos, acc)
         return pos
+
+    def _data_init(
+        self, tm: Any, stage: Stage, loader: DataLoader, sampler: EpochBatchSampler, acc: Any
+    ) -> None:
+        """The method's data-dependent initialisation (optional ``data_init``) on the first training
+        batch, in eval mode without autograd. It runs before ``acc.prepare``: in a distributed run DDP
+        then broadcasts rank 0's result to every process."""
+        init = getattr(tm.model.method, "data_init", None)
+        if init is None:
+            return
+        epoch = self._epoch_base(stage)
+        self._dataset.set_epoch(epoch)
+        sampler.set_epoch(epoch, 0)
+        batch = next(iter(loader))
+        wav, lengths = batch["wav"].to(acc.device), batch["lengths"].to(acc.device)
+        was = tm.training
+        tm.eval()
+        try:
+            with torch.no_grad():
+                init(lambda: tm.model(wav, lengths))
+        finally:
+            tm.train(was)
 
     def _optimizer_step(self, optimizer: Any, scheduler: Any, params: list, acc: Any) -> None:
         if self.cfg.train.clip_grad_norm:
