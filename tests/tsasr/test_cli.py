@@ -69,16 +69,12 @@ def test_train_overrides_need_set(tmp_path, capsys) -> None:  # noqa: ANN001
 
 
 def test_shipped_configs_parse() -> None:
-    from pathlib import Path
-
     from spkpeft.tsasr.config import load_config
 
-    paths = sorted((Path(__file__).resolve().parents[2] / "configs").glob("tsasr_*.yaml"))
-    assert len(paths) >= 2
-    for p in paths:
-        cfg = load_config(p)
+    for name in ("tsasr_small", "tsasr_libri2mix_large_v2"):  # by name, beside the speaker recipes
+        cfg = load_config(name)
         assert cfg.model.prompts.length == 16 and cfg.model.method == "prompt"
-    paper = load_config(paths[0].with_name("tsasr_libri2mix_large_v2.yaml"))
+    paper = load_config("tsasr_libri2mix_large_v2")
     assert paper.optim.lr == {"default": 1e-4} and paper.optim.epochs == 10 and paper.model.prompts.reparam
 
 

@@ -16,6 +16,14 @@ def test_every_recipe_loads(name: str) -> None:
     assert cfg.model.whisper
 
 
+def test_every_registered_method_has_a_real_recipe() -> None:
+    from spkpeft.tsasr.methods import TSASR_METHODS
+
+    assert set(REAL.values()) == set(TSASR_METHODS.names())
+    assert {f"tsasr_real_whisper_tiny_{s}" for s in REAL} <= set(list_recipes())
+    assert {"tsasr_small", "tsasr_libri2mix_large_v2"} <= set(list_recipes())
+
+
 @pytest.mark.parametrize("suffix,method", sorted(REAL.items()))
 def test_real_whisper_tiny_recipes(suffix: str, method: str) -> None:
     cfg = load_config(f"tsasr_real_whisper_tiny_{suffix}", ["optim.max_steps=7"])
