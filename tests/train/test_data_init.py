@@ -26,8 +26,9 @@ def test_fresh_run_initialises_from_frames_and_a_resume_does_not(
     original = PromptBank.init_from_frames
 
     def counted(self, forward):  # noqa: ANN001, ANN202
-        calls.append(self.prompts.detach().clone())
+        xavier = self.prompts.detach().clone()
         original(self, forward)
+        calls.append((xavier, self.prompts.detach().clone()))
 
     monkeypatch.setattr(PromptBank, "init_from_frames", counted)
 
@@ -37,8 +38,14 @@ def test_fresh_run_initialises_from_frames_and_a_resume_does_not(
 
     ref = train(cfg("ref"))
     assert len(calls) == 1
+    xavier, init = calls[0]
+    assert not torch.isclose(init, xavier).any()  # set from the frames before the first step
+
+    def spread(p: torch.Tensor) -> float:  # how far a layer's prompts lie from their common mean
+        return float((p - p.mean(1, keepdim=True)).abs().max() / p.mean(1).abs().max())
+
+    assert spread(init) < 0.4 <= spread(xavier)  # near one vector (the layer's mean frame), unlike Xavier
     prompts = load_file(str(ref / "model" / "method" / "method.safetensors"))["deep_prompt.prompts.prompts"]
-    assert not torch.isclose(prompts, calls[0]).any()  # moved from the Xavier init
 
     def kill(step: int, loss: float) -> None:
         if step == 3:
@@ -53,3 +60,17 @@ def test_fresh_run_initialises_from_frames_and_a_resume_does_not(
     assert calls == []  # the checkpoint's prompts are kept
     again = load_file(str(resumed / "model" / "method" / "method.safetensors"))["deep_prompt.prompts.prompts"]
     assert torch.equal(again, prompts)  # and the run ends where the uninterrupted one did
+
+
+def test_a_method_built_for_a_later_stage_is_initialised_there(tiny_yaml, tiny_corpus, tmp_path, monkeypatch):
+    seen = []
+    original = PromptBank.init_from_frames
+    monkeypatch.setattr(
+        PromptBank, "init_from_frames", lambda self, fwd: (seen.append(1), original(self, fwd))
+    )
+    method = "{name: deep_prompt, prompt_length: 2, prompt_init: frames}"
+    stages = f"stages=[{{name: warm, trainable: [backend, loss]}}, {{name: prompts, method: {method}}}]"
+    where = [f"data.train_manifest={tiny_corpus}", f"train.output_dir={tmp_path / 'r'}"]
+    cfg = load_experiment(tiny_yaml, [*where, "train.epochs=1", stages])
+    train(cfg)
+    assert seen == [1]  # at the switch frozen -> deep_prompt, not at the run's start (nothing to init)

@@ -24,17 +24,21 @@ def _model_and_optim(path) -> tuple[TSWhisper, torch.optim.Optimizer, object]:  
 
 
 def test_checkpoint_round_trip_in_the_shared_format(tiny_whisper, tmp_path):
+    from spkpeft.train.guards import make_accelerator
+
+    acc = make_accelerator()
     model, opt, sched = _model_and_optim(tiny_whisper)
     for step in (3, 7):
         sum(p.square().sum() for p in model.trainable_parameters().values()).backward()
         opt.step()
         sched.step()
-        last = write_checkpoint(tmp_path, model, opt, sched, step=step, epoch=step // 3, batch=1)
+        last = write_checkpoint(tmp_path, model, opt, sched, step, step // 3, 1, acc)
     assert [p.name for p in ck.list_checkpoints(tmp_path / "checkpoints")] == ["step-7"]  # only the newest
     rand = torch.rand(3)
 
     model2, opt2, sched2 = _model_and_optim(tiny_whisper)
-    assert resume_checkpoint(last, model2, opt2, sched2) == (7, 2, 1)
+    assert resume_checkpoint(last, model2, opt2, sched2, acc) == (7, 2, 1)
+    assert ck.load_checkpoint(last)["state"]["world_size"] == 1
     for n, p in model.trainable_parameters().items():
         assert torch.equal(p, model2.trainable_parameters()[n]), n
     for i, st in opt.state_dict()["state"].items():

@@ -38,7 +38,8 @@ def prepend_prompts(
     bank: PromptBank, layer: int, h: torch.Tensor, frames: Frames, scale: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, Frames]:
     """Prepend the bank's prompts of ``layer`` to h (B, N, D) -> (B, P + N, D) and extend the frames."""
-    bank.observe(layer, h, frames.speech_mask(h))  # data-dependent init (prompt_init: frames)
+    if bank.observing:  # data-dependent init (prompt_init: frames), one forward at the start
+        bank.observe(layer, h, frames.speech_mask(h))
     out, mask = bank.prepend(layer, h, frames.mask, scale)
     return out, Frames(mask, frames.num_prefix + bank.length)
 

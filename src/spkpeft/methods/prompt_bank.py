@@ -64,6 +64,11 @@ class PromptBank(nn.Module):
         finally:
             self._from_frames = set()
 
+    @property
+    def observing(self) -> bool:
+        """True while :meth:`init_from_frames` waits for layer inputs (:meth:`observe`)."""
+        return bool(self._from_frames)
+
     def observe(self, layer: int, h: torch.Tensor, speech: torch.Tensor) -> None:
         """Called before :meth:`prepend` with the layer input ``h`` (B, N, D) and ``speech`` (B, N) bool,
         True on real speech frames; sets the layer's prompts while :meth:`init_from_frames` runs."""

@@ -59,15 +59,16 @@ def check_finite_loss(
     return float(loss_sum.item())
 
 
-def refuse_or_resume(checkpoints: Path, root: Path, resume: bool) -> Path | None:
+def refuse_or_resume(checkpoints: Path, root: Path, resume: bool, out_key: str) -> Path | None:
     """The checkpoint to resume from (``resume``), or ``None`` for a fresh run; refuses to start a fresh
-    run over a directory that holds checkpoints, and ``resume`` without one."""
+    run over a directory that holds checkpoints, and ``resume`` without one. ``out_key`` names the option
+    that sets the run directory (``train.output_dir``, ``--out``)."""
     latest = ck.latest_checkpoint(checkpoints)
     if resume and latest is None:
         raise FileNotFoundError(f"--resume: no complete checkpoint under {checkpoints}")
     if not resume and latest is not None:
         raise RunExistsError(
-            f"{root} already holds checkpoints ({latest.name}): pass --resume to continue it, or choose a "
-            "new output directory"
+            f"{root} already holds checkpoints ({latest.name}): pass --resume to continue it, or set "
+            f"{out_key} to a new directory"
         )
     return latest

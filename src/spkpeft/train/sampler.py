@@ -25,14 +25,20 @@ class EpochBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(
-        self, num_items: int, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1
+        self,
+        num_items: int,
+        batch_size: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        batch_key: str = "train.batch_size",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if num_items < batch_size * world_size:
             raise ValueError(
                 f"the training set has {num_items} utterances, fewer than one global batch "
-                f"({batch_size} x {world_size} processes): lower train.batch_size"
+                f"({batch_size} x {world_size} processes): lower {batch_key}"
             )
         self.num_items, self.batch_size, self.seed = num_items, batch_size, seed
         self.rank, self.world_size = rank, world_size

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from spkpeft import progress
 from spkpeft.config import ConfigError, save_yaml
 from spkpeft.train import checkpoint as ck
+from spkpeft.train.data_init import run_data_init
 from spkpeft.train.experiment import ExperimentConfig, Stage, resolve_stages
 from spkpeft.train.guards import (
     NonFiniteLossError,
@@ -72,6 +73,7 @@ class Trainer:
         self._created_run_dir = False  # this process made the run directory (removed if nothing trained)
         self._dir_existed = self.run_dir.root.exists()  # before train() creates it to hold its lock file
         self._steps_done = 0
+        self._fresh_method = False  # the stage about to run built a new method (data_init is due)
         self._last_checkpoint_time = time.monotonic()
 
     # ----------------------------------------------------------------- setup
@@ -81,7 +83,9 @@ class Trainer:
 
     def _start(self, acc: Any) -> tuple[Position, dict | None]:
         """Find the checkpoint to resume from (or refuse to overwrite one); write config.yaml."""
-        ckpt_dir = refuse_or_resume(self.run_dir.checkpoints, self.run_dir.root, self.resume)
+        ckpt_dir = refuse_or_resume(
+            self.run_dir.checkpoints, self.run_dir.root, self.resume, "train.output_dir"
+        )
         if ckpt_dir is not None:
             loaded = ck.load_checkpoint(ckpt_dir)
             self.last_checkpoint = ckpt_dir
@@ -141,6 +145,7 @@ class Trainer:
         if loaded is not None:  # rebuild the checkpoint's stage, then carry on from its weights
             tm, speaker_map = self._enter_stage(self.stages[pos.stage], None, speaker_map, acc)
             tm.load_state_tensors(loaded["trainable"])
+            self._fresh_method = False  # its state comes from the checkpoint
             entered = pos.stage
         resume_step = pos.global_step if loaded is not None else None
         logs = (
@@ -189,10 +194,12 @@ class Trainer:
                 f"{speaker_map.num_classes}): speed_perturb must stay the same in every stage"
             )
         self._dataset = ds
+        before = None if tm is None else tm.model.method
         if tm is None:
             tm = build_train_module(self.cfg, stage, speaker_map.num_classes)
         else:
             switch_stage(tm, self.cfg, stage)
+        self._fresh_method = tm.model.method is not before
         tm.set_trainable(stage.trainable, f"stages[{stage.index}].trainable")
         n_train = sum(p.numel() for p in tm.parameters() if p.requires_grad)
         log.info(
@@ -263,8 +270,14 @@ class Trainer:
         per_epoch, total = self._stage_length(stage, sampler)
         optimizer, scheduler, params = self._optimiser(stage, tm, total, loaded)
         margins = margin_schedule(stage, tm.head, total)
-        if loaded is None and pos.global_step == 0:  # a fresh run, before its first step
-            self._data_init(tm, stage, loader, sampler, acc)
+        if loaded is None and self._fresh_method:  # a method built for this stage, before its first step
+
+            def first_batch() -> None:
+                self._dataset.set_epoch(self._epoch_base(stage))
+                sampler.set_epoch(self._epoch_base(stage), 0)
+
+            run_data_init(tm, loader, first_batch)
+        self._fresh_method = False
         if self.cfg.train.compile:
             from spkpeft.train.compile import compile_train_module
 
@@ -298,28 +311,6 @@ class Trainer:
         pos = pos.completed()
         self._checkpoint(tm, optimizer, scheduler, pos, acc)
         return pos
-
-    def _data_init(
-        self, tm: Any, stage: Stage, loader: DataLoader, sampler: EpochBatchSampler, acc: Any
-    ) -> None:
-        """The method's data-dependent initialisation (optional ``data_init``) on the first training
-        batch, in eval mode without autograd. It runs before ``acc.prepare``: in a distributed run DDP
-        then broadcasts rank 0's result to every process."""
-        init = getattr(tm.model.method, "data_init", None)
-        if init is None:
-            return
-        epoch = self._epoch_base(stage)
-        self._dataset.set_epoch(epoch)
-        sampler.set_epoch(epoch, 0)
-        batch = next(iter(loader))
-        wav, lengths = batch["wav"].to(acc.device), batch["lengths"].to(acc.device)
-        was = tm.training
-        tm.eval()
-        try:
-            with torch.no_grad():
-                init(lambda: tm.model(wav, lengths))
-        finally:
-            tm.train(was)
 
     def _optimizer_step(self, optimizer: Any, scheduler: Any, params: list, acc: Any) -> None:
         if self.cfg.train.clip_grad_norm:

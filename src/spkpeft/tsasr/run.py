@@ -6,6 +6,7 @@ and more epochs). Writes are atomic: files go to a temporary name first and are 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -20,6 +21,8 @@ from spkpeft.train import checkpoint as ck
 from spkpeft.train.run_dir import RunDir
 from spkpeft.tsasr.config import TSASRConfig, load_config
 from spkpeft.tsasr.model import TSWhisper
+
+log = logging.getLogger(__name__)
 
 CONFIG, WEIGHTS = "tsasr.yaml", "model.safetensors"
 OLD_CKPT = "checkpoint"  # the layout of earlier versions, refused
@@ -80,23 +83,31 @@ def load_run(run_dir: str | Path) -> tuple[TSWhisper, TSASRConfig]:
 
 
 def write_checkpoint(
-    run_dir: Path, model: TSWhisper, opt: Any, sched: Any, step: int, epoch: int, batch: int = 0
+    run_dir: Path, model: TSWhisper, opt: Any, sched: Any, step: int, epoch: int, batch: int, acc: Any
 ) -> Path:
     """Write ``RUN/checkpoints/step-N`` through :func:`spkpeft.train.checkpoint.save_checkpoint` (atomic,
-    no pickle) and keep only that one. ``(epoch, batch)`` is where training goes on: the data order is a
-    function of the seed and the epoch (:class:`~spkpeft.train.sampler.EpochBatchSampler`), so a resumed
-    run draws the same batches as one that was never stopped."""
-    checkpoints = RunDir(run_dir).checkpoints
-    state = {"step": step, "epoch": epoch, "batch": batch}
-    tensors = {n: p.detach().cpu().contiguous() for n, p in model.trainable_parameters().items()}
-    path = ck.save_checkpoint(RunDir(run_dir).checkpoint(step), tensors, opt, sched, state, [ck.rng_state()])
-    ck.prune_checkpoints(checkpoints, keep=1)
+    no pickle; every process's RNG state, the AMP scaler) and keep only that one; every process calls it,
+    the main one writes. ``(epoch, batch)`` is where training goes on: the data order is a function of
+    the seed and the epoch (:class:`~spkpeft.train.sampler.EpochBatchSampler`), so a resumed run draws
+    the same batches as one that was never stopped (with the same number of processes)."""
+    from accelerate.utils import gather_object
+
+    rngs = gather_object([ck.rng_state()])
+    path = RunDir(run_dir).checkpoint(step)
+    if acc.is_main_process:
+        state = {"step": step, "epoch": epoch, "batch": batch, "world_size": acc.num_processes}
+        tensors = {n: p.detach().cpu().contiguous() for n, p in model.trainable_parameters().items()}
+        ck.save_checkpoint(path, tensors, opt, sched, state, rngs, acc.scaler)
+        ck.prune_checkpoints(RunDir(run_dir).checkpoints, keep=1)
+    acc.wait_for_everyone()
     return path
 
 
-def resume_checkpoint(checkpoint: Path, model: TSWhisper, opt: Any, sched: Any) -> tuple[int, int, int]:
-    """Restore ``checkpoint`` (a ``RUN/checkpoints/step-N`` directory): weights, optimizer, scheduler and
-    RNG states. Returns (step, epoch, batch) to go on from."""
+def resume_checkpoint(
+    checkpoint: Path, model: TSWhisper, opt: Any, sched: Any, acc: Any
+) -> tuple[int, int, int]:
+    """Restore ``checkpoint`` (a ``RUN/checkpoints/step-N`` directory): weights, optimizer, scheduler, AMP
+    scaler and this process's RNG state. Returns (step, epoch, batch) to go on from."""
     loaded = ck.load_checkpoint(checkpoint)
     _copy_trainable(model, loaded["trainable"], checkpoint)
     opt.load_state_dict(loaded["optimizer"])
@@ -104,8 +115,16 @@ def resume_checkpoint(checkpoint: Path, model: TSWhisper, opt: Any, sched: Any) 
     # the checkpoint gives its position and base rates
     sched_state = loaded["scheduler"]
     sched.load_state_dict({**sched_state, "lr_lambdas": [None] * len(sched_state.get("lr_lambdas", []))})
-    ck.set_rng_state(loaded["rng"][0])
+    if loaded.get("scaler") is not None and acc.scaler is not None:
+        acc.scaler.load_state_dict(loaded["scaler"])
+    rng = loaded.get("rng") or []
+    if acc.process_index < len(rng):
+        ck.set_rng_state(rng[acc.process_index])
     st = loaded["state"]
+    written_by = st.get("world_size", 1)
+    if written_by != acc.num_processes:
+        log.warning("resuming with %d processes, checkpoint written by %d: the data order changes",
+                    acc.num_processes, written_by)  # fmt: skip
     return int(st["step"]), int(st["epoch"]), int(st.get("batch", 0))  # no batch: earlier versions
 
 

@@ -38,10 +38,14 @@ def train(cfg: TSASRConfig, run_dir: str | Path | None = None, resume: bool = Fa
     """Train as ``cfg`` says into ``run_dir`` (default ``cfg.out_dir``); return its path.
 
     A directory that already holds checkpoints is continued only with ``resume=True`` (``--resume``);
-    the directory is locked for the whole run."""
+    the directory is locked for the whole run (by rank 0 of a distributed run)."""
+    import os
+
     from spkpeft.dir_lock import exclusive_dir
 
     run = Path(run_dir or cfg.out_dir)
+    if os.environ.get("RANK", "0") != "0":  # torchrun / accelerate: rank 0 holds the lock
+        return _train(cfg, RunDir(run), resume)
     with exclusive_dir(run, "run directory"):
         return _train(cfg, RunDir(run), resume)
 
@@ -50,7 +54,7 @@ def _train(cfg: TSASRConfig, run: RunDir, resume: bool) -> Path:
     from accelerate.utils import set_seed
 
     refuse_old_layout(run.root)
-    latest = refuse_or_resume(run.checkpoints, run.root, resume)
+    latest = refuse_or_resume(run.checkpoints, run.root, resume, "--out")
     acc = make_accelerator(cfg.mixed_precision)
     set_seed(cfg.seed)
     if not cfg.data.train:
@@ -61,15 +65,19 @@ def _train(cfg: TSASRConfig, run: RunDir, resume: bool) -> Path:
         "method %s trains %.3f %% of Whisper's parameters", cfg.model.method, 100 * model.trainable_fraction()
     )
     o = cfg.optim
-    sampler = EpochBatchSampler(len(data), o.batch_size, cfg.seed, acc.process_index, acc.num_processes)
+    sampler = EpochBatchSampler(
+        len(data), o.batch_size, cfg.seed, acc.process_index, acc.num_processes, "optim.batch_size"
+    )
     loader = DataLoader(data, batch_sampler=sampler, collate_fn=lambda b: collate(model, b))
     total = o.max_steps or o.epochs * len(sampler)
     opt = build_optimizer(param_groups(model.param_groups(), o, "optim", known=declared_groups()), o)
     sched = build_scheduler(opt, o, total)
-    step, epoch, batch = resume_checkpoint(latest, model, opt, sched) if latest else (0, 0, 0)
+    step, epoch, batch = 0, 0, 0
     if latest:
+        step, epoch, batch = resume_checkpoint(latest, model, opt, sched, acc)
         log.info("resuming %s at step %d (epoch %d, batch %d)", run.root, step, epoch, batch)
-    pmodel, opt, sched = acc.prepare(model, opt, sched)
+    # the scheduler stays unprepared (as in the speaker Trainer): accelerate would step it once per process
+    pmodel, opt = acc.prepare(model, opt)
     params = list(model.trainable_parameters().values())
     main = acc.is_main_process
     logs = MetricsLog(run.logs, resume_step=step if latest else None) if main else None
@@ -78,9 +86,7 @@ def _train(cfg: TSASRConfig, run: RunDir, resume: bool) -> Path:
 
     def checkpoint(ep: int, b: int) -> None:
         nonlocal last_ckpt
-        if main:
-            last_ckpt = write_checkpoint(run.root, acc.unwrap_model(pmodel), opt, sched, step, ep, b)
-        acc.wait_for_everyone()
+        last_ckpt = write_checkpoint(run.root, acc.unwrap_model(pmodel), opt, sched, step, ep, b, acc)
 
     try:
         for ep in range(epoch, math.ceil(total / len(sampler))):
