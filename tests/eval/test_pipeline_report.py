@@ -138,3 +138,30 @@ def test_eval_config_parses_from_yaml_dict():
     assert cfg.top_k == 600 and cfg.p_targets == [0.01] and cfg.asnorm
     with pytest.raises(ConfigError, match="top_k"):
         parse(EvalConfig, {"topk": 600})
+
+
+def test_scorer_save_is_atomic_and_replaces_the_whole_folder(setup, tmp_path, monkeypatch):
+    """A crash while writing leaves the previous scorer whole; a new save leaves no file of the old one."""
+    test, lists, train, cfg = setup
+    full = Scorer.fit(train, cfg)  # mean, cohort and calibrator
+    model = tmp_path / "model"
+    path = full.save(model / "scoring")
+    before = {p.name: p.read_bytes() for p in path.parent.iterdir()}
+    assert set(before) == {"scoring.json", "cohort.safetensors", "calibration.json"}
+
+    def crash(self, where):  # noqa: ANN001, ANN202
+        (where).write_text("half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Calibrator, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        Scorer.fit(train, cfg).save(model / "scoring")
+    assert {p.name: p.read_bytes() for p in path.parent.iterdir()} == before  # the old scorer, intact
+    assert [p.name for p in model.iterdir()] == ["scoring"]  # no temporary folder left
+    monkeypatch.undo()
+
+    plain = Scorer.fit(None, EvalConfig(subtract_mean=False, asnorm=False, calibrate=False))
+    plain.save(model / "scoring")
+    assert [p.name for p in (model / "scoring").iterdir()] == ["scoring.json"]  # no stale cohort/calibrator
+    loaded = Scorer.load(model)
+    assert loaded.mean is None and loaded.cohort is None and loaded.calibrator is None

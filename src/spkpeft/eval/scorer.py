@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,12 +164,31 @@ class Scorer:
 
     # ------------------------------------------------------------------------------------ files
     def save(self, directory: str | Path) -> Path:
-        """Write the files of the module docstring into ``directory``; a calibrator or cohort file left
-        by an earlier evaluation that this scorer has none of is removed. Returns the scoring.json path."""
+        """Write the files of the module docstring as the folder ``directory``, atomically: they are
+        written to a temporary folder beside it that then replaces it, so a crash leaves either the old
+        scorer or the new one, never a mix (and no file of an earlier evaluation outlives the new one).
+        Returns the scoring.json path."""
+        final = Path(directory)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
+        old = final.parent / f".old-{final.name}-{os.getpid()}"
+        for stale in (tmp, old):
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            tmp.mkdir()
+            self._write(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+        return final / SCORING_FILE
+
+    def _write(self, d: Path) -> None:
         from safetensors.numpy import save_file
 
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
         tensors = {}
         if self.mean is not None:
             tensors["mean"] = np.asarray(self.mean, dtype=np.float32)
@@ -175,12 +196,8 @@ class Scorer:
             tensors["cohort"] = np.asarray(self.cohort.vectors, dtype=np.float32)
         if tensors:
             save_file(tensors, str(d / COHORT_FILE))
-        else:
-            (d / COHORT_FILE).unlink(missing_ok=True)
         if self.calibrator is not None:
             self.calibrator.save(d / CALIBRATION_FILE)
-        else:
-            (d / CALIBRATION_FILE).unlink(missing_ok=True)  # a stale calibrator must not outlive a new eval
         meta = {
             "format": FORMAT,
             "system": self.system,
@@ -193,7 +210,6 @@ class Scorer:
             "cohort_speakers": None if self.cohort is None else list(self.cohort.speakers),
         }
         (d / SCORING_FILE).write_text(json.dumps(meta, indent=1) + "\n")
-        return d / SCORING_FILE
 
     @classmethod
     def load(cls, model_dir: str | Path) -> Scorer:
