@@ -106,6 +106,16 @@ def save_checkpoint(
     return directory
 
 
+def restore_runtime(loaded: dict[str, Any], acc: Any) -> None:
+    """The AMP scaler and this process's RNG state of a :func:`load_checkpoint` result (``acc``: the
+    run's ``accelerate.Accelerator``)."""
+    if loaded.get("scaler") is not None and acc.scaler is not None:
+        acc.scaler.load_state_dict(loaded["scaler"])
+    rng = loaded.get("rng") or []
+    if acc.process_index < len(rng):
+        set_rng_state(rng[acc.process_index])
+
+
 def remove_partial(root: Path) -> list[Path]:
     """Delete the partial checkpoint writes (``.tmp-step-N-PID``) under ``root`` whose process is gone;
     returns them. A full fine-tuning checkpoint holds a model-sized optimizer state, so they add up."""

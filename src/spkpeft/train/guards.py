@@ -8,10 +8,14 @@ directory it writes into.
   the weights.
 - :func:`refuse_or_resume`: a run directory that holds checkpoints is continued only with ``--resume``
   (:class:`RunExistsError` otherwise); ``--resume`` without a checkpoint is an error too.
+- :func:`run_dir_lock`: the run directory is locked for the whole run, by rank 0 of a distributed run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +76,16 @@ def refuse_or_resume(checkpoints: Path, root: Path, resume: bool, out_key: str) 
             f"{out_key} to a new directory"
         )
     return latest
+
+
+@contextlib.contextmanager
+def run_dir_lock(root: Path) -> Iterator[None]:
+    """Hold the run directory's lock (:func:`spkpeft.dir_lock.exclusive_dir`) for the ``with`` block, so a
+    second training into it fails at once; in a torchrun / accelerate launch only rank 0 takes it."""
+    from spkpeft.dir_lock import exclusive_dir
+
+    if os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    with exclusive_dir(root, "run directory"):
+        yield

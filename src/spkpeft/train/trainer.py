@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from spkpeft.train.guards import (
     check_finite_loss,
     make_accelerator,
     refuse_or_resume,
+    run_dir_lock,
 )
 from spkpeft.train.metrics_log import MetricsLog, StepMeter, model_stats
 from spkpeft.train.optim import build_optimizer, build_scheduler, param_groups
@@ -250,17 +250,6 @@ class Trainer:
             scheduler.load_state_dict(loaded["scheduler"])
         return optimizer, scheduler, [p for g in groups for p in g["params"]]
 
-    @staticmethod
-    def _restore_runtime(loaded: dict | None, acc: Any) -> None:
-        """AMP scaler and this process's RNG state from a checkpoint (after ``prepare``)."""
-        if loaded is None:
-            return
-        if loaded.get("scaler") is not None and acc.scaler is not None:
-            acc.scaler.load_state_dict(loaded["scaler"])
-        rng = loaded.get("rng") or []
-        if acc.process_index < len(rng):
-            ck.set_rng_state(rng[acc.process_index])
-
     # ----------------------------------------------------------------- one stage
     def _run_stage(
         self, stage: Stage, tm: Any, pos: Position, loaded: dict | None, acc: Any, logs: MetricsLog | None
@@ -283,7 +272,8 @@ class Trainer:
 
             compile_train_module(tm)  # in place, per stage (the trainable set changes what is traced)
         model, optimizer = acc.prepare(tm, optimizer)
-        self._restore_runtime(loaded, acc)
+        if loaded is not None:
+            ck.restore_runtime(loaded, acc)
         meter = StepMeter()
         main = acc.is_main_process
         bar = progress.bar(total=total, desc=stage.name, initial=pos.stage_step) if main else None
@@ -427,12 +417,8 @@ def train(cfg: ExperimentConfig, resume: bool = False, on_step: StepCallback | N
 
     The run directory is locked for the whole run (by rank 0 of a distributed run), so a second
     ``spkpeft train`` into it fails at once with :class:`spkpeft.dir_lock.DirectoryInUseError`."""
-    from spkpeft.dir_lock import exclusive_dir
-
     trainer = Trainer(cfg, resume=resume, on_step=on_step)
-    if os.environ.get("RANK", "0") != "0":  # torchrun / accelerate: rank 0 holds the lock
-        return trainer.run()
-    with exclusive_dir(trainer.run_dir.root, "run directory"):
+    with run_dir_lock(trainer.run_dir.root):
         return trainer.run()
 
 

@@ -115,11 +115,7 @@ def resume_checkpoint(
     # the checkpoint gives its position and base rates
     sched_state = loaded["scheduler"]
     sched.load_state_dict({**sched_state, "lr_lambdas": [None] * len(sched_state.get("lr_lambdas", []))})
-    if loaded.get("scaler") is not None and acc.scaler is not None:
-        acc.scaler.load_state_dict(loaded["scaler"])
-    rng = loaded.get("rng") or []
-    if acc.process_index < len(rng):
-        ck.set_rng_state(rng[acc.process_index])
+    ck.restore_runtime(loaded, acc)
     st = loaded["state"]
     written_by = st.get("world_size", 1)
     if written_by != acc.num_processes:

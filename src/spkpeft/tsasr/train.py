@@ -20,7 +20,7 @@ from pathlib import Path
 from torch.utils.data import DataLoader
 
 from spkpeft import progress
-from spkpeft.train.guards import check_finite_loss, make_accelerator, refuse_or_resume
+from spkpeft.train.guards import check_finite_loss, make_accelerator, refuse_or_resume, run_dir_lock
 from spkpeft.train.metrics_log import MetricsLog
 from spkpeft.train.optim import build_optimizer, build_scheduler, param_groups
 from spkpeft.train.run_dir import RunDir
@@ -39,15 +39,9 @@ def train(cfg: TSASRConfig, run_dir: str | Path | None = None, resume: bool = Fa
 
     A directory that already holds checkpoints is continued only with ``resume=True`` (``--resume``);
     the directory is locked for the whole run (by rank 0 of a distributed run)."""
-    import os
-
-    from spkpeft.dir_lock import exclusive_dir
-
-    run = Path(run_dir or cfg.out_dir)
-    if os.environ.get("RANK", "0") != "0":  # torchrun / accelerate: rank 0 holds the lock
-        return _train(cfg, RunDir(run), resume)
-    with exclusive_dir(run, "run directory"):
-        return _train(cfg, RunDir(run), resume)
+    run = RunDir(Path(run_dir or cfg.out_dir))
+    with run_dir_lock(run.root):
+        return _train(cfg, run, resume)
 
 
 def _train(cfg: TSASRConfig, run: RunDir, resume: bool) -> Path:
