@@ -132,3 +132,29 @@ def test_onnx_export_of_a_hooked_method_with_a_lap_backend(tmp_path: Path, backb
             p.add_(0.05 * torch.randn_like(p))
     res = export_onnx(model, tmp_path / "m.onnx")  # checks against PyTorch on new batch/length itself
     assert res["max_rel_err"] < 1e-4 and (tmp_path / "m.onnx").is_file()
+
+
+def test_failed_export_with_force_keeps_the_earlier_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spkpeft import SpeakerVerifier
+    from spkpeft.inference import export as ex
+    from spkpeft.model import save_model
+    from spkpeft.train.experiment import build_model, load_experiment
+
+    save_model(build_model(load_experiment("tiny", [])), tmp_path / "m")
+    out = tmp_path / "out"
+    ex.export_model(tmp_path / "m", out)
+    (out / "mark.txt").write_text("the earlier export")  # gone if OUT were emptied before the new write
+    before = sorted(p.name for p in out.rglob("*"))
+
+    def mismatch(model, exported, where):  # noqa: ANN001, ANN202
+        raise RuntimeError(f"the exported model in {where} gives other embeddings")
+
+    monkeypatch.setattr(ex, "check_export", mismatch)
+    with pytest.raises(RuntimeError, match=f"in {out} gives other"):  # names OUT, not a temporary folder
+        ex.export_model(tmp_path / "m", out, overwrite=True)
+    assert sorted(p.name for p in out.rglob("*")) == before  # the earlier export, whole
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no half export left
+    wav = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+    assert np.isfinite(SpeakerVerifier.from_pretrained(out, device="cpu").embed(wav, sample_rate=16000)).all()

@@ -15,10 +15,9 @@ import importlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from spkpeft.atomic import replace_dir
 from spkpeft.backbones.ct2_reader import Ct2ModelFile
 from spkpeft.backbones.ct2_whisper import read_whisper_weights
 
@@ -88,13 +87,6 @@ def _write_conversion(ct2_dir: Path, out: Path) -> dict:
     return record
 
 
-def _private_dir(final: Path) -> Path:
-    """A fresh temporary sibling of ``final`` (same file system, so renaming it into place is atomic)."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it 0700; the result should read like any other model directory
-    return tmp
-
-
 def convert_faster_whisper(ct2_dir: str | Path, out_dir: str | Path, force: bool = False) -> dict:
     """Write a transformers ``WhisperForConditionalGeneration`` directory (safetensors weights, config,
     generation config, tokenizer, feature extractor) converted from the CTranslate2 directory ``ct2_dir``.
@@ -109,20 +101,7 @@ def convert_faster_whisper(ct2_dir: str | Path, out_dir: str | Path, force: bool
         raise FileExistsError(f"{out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} is not empty; pass --force (force=True) to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _private_dir(out)
-    try:
-        record = _write_conversion(src, tmp)
-        old = None
-        if out.is_dir():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.rename(out, old)
-        os.rename(tmp, out)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    record = replace_dir(out, lambda tmp: _write_conversion(src, tmp))
     log.info("converted %s -> %s (%d parameters)", src, out, record["parameters"])
     return record
 
@@ -138,19 +117,11 @@ def cached_conversion(ct2_dir: str | Path) -> Path:
     if (final / MARKER).is_file():
         log.debug("faster-whisper %s: cached conversion %s", src, final)
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
     log.info("converting faster-whisper model %s into %s (once)", src, final)
-    tmp = _private_dir(final)
-    try:
-        _write_conversion(src, tmp)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / MARKER).is_file():
-                raise
-            log.info("another process converted %s first; using its copy", src)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    # two processes may convert at once: each writes its own temporary copy, the first rename wins
+    replace_dir(final, lambda tmp: _write_conversion(src, tmp), keep_existing=True)
+    if not (final / MARKER).is_file():
+        raise FileExistsError(f"{final} exists but is not a complete conversion (no {MARKER}); delete it")
     return final
 
 

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from spkpeft.atomic import replace_dir
 from spkpeft.demo.choice import AUTO, CONTENT_WAVLM, PRETRAINED_SIZES, resolve_backbone
 from spkpeft.demo.content_pretrain import ContentPretrainConfig
 
@@ -157,10 +158,12 @@ def pretrain(cfg: DemoConfig, out: Path) -> tuple[Path, dict[str, float]]:
         intermediate_size=2 * cfg.hidden_size,
     )
     info = pretrain_content(backbone, items, cfg.pretrain)
-    tmp = out / "pretrained-wavlm.tmp"
-    backbone.model.save_pretrained(tmp)
-    (tmp / "pretraining.json").write_text(json.dumps(info, indent=1) + "\n")
-    tmp.replace(target)
+
+    def write(tmp: Path) -> None:
+        backbone.model.save_pretrained(tmp)
+        (tmp / "pretraining.json").write_text(json.dumps(info, indent=1) + "\n")
+
+    replace_dir(target, write)
     return target, info
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+
+from spkpeft.atomic import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,7 @@ class EmbeddingCache:
         }
         meta = {"ids": json.dumps(ids), "cache_key": self.cache_key or ""}
         final = self.path / f"emb-{self._next:05d}.safetensors"
-        tmp = final.with_suffix(".tmp")
-        save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, final)
+        replace_file(final, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
         self._n_shards += 1
         self._next += 1
         self.vectors.update(vectors)

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from spkpeft.atomic import replace_dir
 from spkpeft.data.trials import Trial
 from spkpeft.eval.asnorm import DEFAULT_TOP_K, Cohort, asnorm_scores, build_cohort
 from spkpeft.eval.calibration import Calibrator, train_calibration
@@ -169,21 +168,7 @@ class Scorer:
         scorer or the new one, never a mix (and no file of an earlier evaluation outlives the new one).
         Returns the scoring.json path."""
         final = Path(directory)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
-        old = final.parent / f".old-{final.name}-{os.getpid()}"
-        for stale in (tmp, old):
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            tmp.mkdir()
-            self._write(tmp)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(final, self._write)
         return final / SCORING_FILE
 
     def _write(self, d: Path) -> None:

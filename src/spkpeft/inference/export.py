@@ -25,6 +25,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from spkpeft.atomic import replace_dir
 from spkpeft.eval.scorer import FILES, SCORING_DIR, scoring_dir
 from spkpeft.inference.probe import probe_waveforms, relative_error
 from spkpeft.model import load_speaker_model, model_dir_of, run_dir_of
@@ -47,8 +48,22 @@ def export_model(
     run = run_dir_of(model_dir)
     out = Path(out)
     _refuse_overlap(out, model_dir, run or model_dir)
-    _prepare(out, overwrite)
+    _refuse_existing(out, overwrite)
     model = load_speaker_model(model_dir, device="cpu")
+    # written to a temporary sibling and swapped in only once checked: a failed or interrupted export
+    # leaves no half export, and --force keeps the earlier export until the new one is complete
+    summary = replace_dir(out, lambda tmp: _write_export(model, model_dir, run, tmp, out.name, onnx, check))
+    summary["out"] = out
+    if onnx:
+        summary["onnx"]["path"] = out / Path(summary["onnx"]["path"]).name
+    log.info("exported %s to %s (%s)", model_dir, out, "merged" if summary["merged"] else "method kept apart")
+    return summary
+
+
+def _write_export(
+    model: Any, model_dir: Path, run: Path | None, out: Path, name: str, onnx: bool, check: bool
+) -> dict[str, Any]:
+    """Fill the folder ``out`` (to be renamed ``name``) with the export of ``model``; returns the summary."""
     merged = _save_backbone_and_method(model, out)
     shutil.copyfile(model_dir / "backend.safetensors", out / "backend.safetensors")
     meta = json.loads((model_dir / "model.json").read_text())
@@ -64,14 +79,14 @@ def export_model(
     meta["source_method"] = model.method.name
     (out / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
     scorer = scoring_dir(model_dir)  # MODEL/scoring/, or where a run evaluated before kept it
-    for name in FILES:
-        if (scorer / name).is_file():
+    for f in FILES:
+        if (scorer / f).is_file():
             (out / SCORING_DIR).mkdir(exist_ok=True)
-            shutil.copyfile(scorer / name, out / SCORING_DIR / name)
-    summary: dict[str, Any] = {"out": out, "merged": merged, "method": model.method.name}
+            shutil.copyfile(scorer / f, out / SCORING_DIR / f)
+    summary: dict[str, Any] = {"merged": merged, "method": model.method.name}
     exported = load_speaker_model(out, device="cpu") if check or onnx else None
     if check:
-        summary["max_rel_err"] = check_export(model, exported, out)
+        summary["max_rel_err"] = check_export(model, exported, out.parent / name)
     if onnx:
         from spkpeft.inference.onnx_export import export_onnx
 
@@ -79,8 +94,7 @@ def export_model(
     from spkpeft.inference.model_card import write_model_card
 
     report = (run or model_dir) / "report.json"
-    write_model_card(out, model, meta, merged, report if report.is_file() else None)
-    log.info("exported %s to %s (%s)", model_dir, out, "merged" if merged else "method kept apart")
+    write_model_card(out, model, meta, merged, report if report.is_file() else None, name=name)
     return summary
 
 
@@ -96,14 +110,15 @@ def _refuse_overlap(out: Path, model_dir: Path, root: Path) -> None:
             )
 
 
-def _prepare(out: Path, overwrite: bool) -> None:
-    if out.exists() and any(out.iterdir()):
+def _refuse_existing(out: Path, overwrite: bool) -> None:
+    """A non-empty OUT is replaced only with ``overwrite`` (--force), and only when it is an export."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{out} exists and is not empty; choose a new directory or pass --force")
         if not (out / "model.json").is_file():
             raise FileExistsError(f"{out} is not an earlier export (no model.json); refusing to overwrite it")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def _save_backbone_and_method(model: Any, out: Path) -> bool:

@@ -44,8 +44,12 @@ def _threshold_text(scorer: Scorer) -> str:
     )
 
 
-def write_model_card(out: Path, model: Any, meta: dict, merged: bool, report_path: Path | None) -> Path:
-    """Write ``out/README.md`` for the export of ``model`` (``meta``: the exported model.json)."""
+def write_model_card(
+    out: Path, model: Any, meta: dict, merged: bool, report_path: Path | None, name: str | None = None
+) -> Path:
+    """Write ``out/README.md`` for the export of ``model`` (``meta``: the exported model.json; ``name``:
+    the folder name the card shows, ``out.name`` by default)."""
+    name = name or out.name
     method = meta["source_method"]
     n_method = 0 if method in ("frozen", "full") else _count(model.method.own_parameters().values())
     if method == "full":
@@ -91,14 +95,14 @@ def write_model_card(out: Path, model: Any, meta: dict, merged: bool, report_pat
         "```python",
         "from spkpeft import SpeakerVerifier",
         "",
-        f'v = SpeakerVerifier.from_pretrained("{out.name}")',
+        f'v = SpeakerVerifier.from_pretrained("{name}")',
         'emb = v.embed("a.wav")            # (E,) numpy',
         'r = v.verify("a.wav", "b.wav")    # r.score, r.decision, r.threshold',
         "```",
         "",
         "```sh",
-        f"spkpeft verify a.wav b.wav --model {out.name}",
-        f"spkpeft embed-file a.wav --model {out.name} --out a.npy",
+        f"spkpeft verify a.wav b.wav --model {name}",
+        f"spkpeft embed-file a.wav --model {name} --out a.npy",
         "```",
         "",
     ]

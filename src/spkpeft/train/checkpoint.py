@@ -14,8 +14,9 @@ place, so a run killed while writing never leaves a half checkpoint that ``--res
       scaler.safetensors      AMP grad-scaler state    /  (fp16 only)
       state.json              loop position: stage, epoch, batch in epoch, global step, ...
 
-Partial writes (``.tmp-step-N-PID``) of processes that no longer run are removed before the next write;
-a failed write (disk full) removes its own partial directory and raises :class:`CheckpointWriteError`.
+Partial writes (``.tmp-step-N-PID-*``, and ``.old-step-N-PID-*`` when a step is written again) of processes
+that no longer run are removed before the next write; a failed write (disk full) removes its own partial
+directory and raises :class:`CheckpointWriteError`.
 Checkpoints of spkpeft versions that pickled their state (``optimizer.pt``) are refused, not unpickled.
 """
 
@@ -34,12 +35,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from spkpeft.atomic import replace_dir
 from spkpeft.safe_state import load_state, save_state
 
 log = logging.getLogger(__name__)
 
 _STEP_DIR = re.compile(r"^step-(\d+)$")
-_TMP_DIR = re.compile(r"^\.tmp-step-\d+-(\d+)$")
+_TMP_DIR = re.compile(r"^\.(?:tmp|old)-step-\d+-(\d+)(?:-\w+)?$")  # spkpeft.atomic names
 _FILES = ("trainable.safetensors", "optimizer.safetensors", "scheduler.safetensors", "state.json")
 _PICKLED = "optimizer.pt"  # what checkpoints of earlier versions hold instead
 
@@ -80,11 +82,8 @@ def save_checkpoint(
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     remove_partial(directory.parent)
-    tmp = directory.parent / f".tmp-{directory.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
-        tmp.mkdir()
+
+    def write(tmp: Path) -> None:
         save_file(tensors, str(tmp / "trainable.safetensors"))
         save_state(optimizer.state_dict(), tmp / "optimizer.safetensors")
         save_state(scheduler.state_dict(), tmp / "scheduler.safetensors")
@@ -92,16 +91,15 @@ def save_checkpoint(
         if scaler is not None:
             save_state(scaler.state_dict(), tmp / "scaler.safetensors")
         (tmp / "state.json").write_text(json.dumps(state, indent=1))
+
+    try:
+        replace_dir(directory, write)
     except Exception as e:
-        shutil.rmtree(tmp, ignore_errors=True)
         free = shutil.disk_usage(directory.parent).free / 2**20
         raise CheckpointWriteError(
             f"could not write checkpoint {directory} ({e}; {free:.0f} MiB free on that disk); the partial "
             f"write was removed and earlier checkpoints are intact: free space, then --resume"
         ) from e
-    if directory.exists():
-        shutil.rmtree(directory)
-    os.replace(tmp, directory)
     log.info("checkpoint written: %s", directory)
     return directory
 

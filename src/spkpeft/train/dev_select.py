@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from spkpeft.atomic import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,8 @@ class DevSelector:
         if eer < s.best_eer:
             s.best_eer, s.best_step, s.evaluations_since_best = eer, step, 0
             self.dir.mkdir(parents=True, exist_ok=True)
-            tmp = self.best_path.with_suffix(".tmp")
-            save_file({k: v.detach().cpu().contiguous() for k, v in tm.state_tensors().items()}, str(tmp))
-            os.replace(tmp, self.best_path)
+            state = {k: v.detach().cpu().contiguous() for k, v in tm.state_tensors().items()}
+            replace_file(self.best_path, lambda tmp: save_file(state, str(tmp)))
         else:
             s.evaluations_since_best += 1
         self._save_state()
@@ -98,9 +98,8 @@ class DevSelector:
 
     def _save_state(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dir / "state.json.tmp"
-        tmp.write_text(json.dumps(self.state.__dict__, indent=1) + "\n")
-        os.replace(tmp, self.dir / "state.json")
+        text = json.dumps(self.state.__dict__, indent=1) + "\n"
+        replace_file(self.dir / "state.json", lambda tmp: tmp.write_text(text))
 
     def restore_best(self, tm: Any) -> None:
         """Load the best dev state into ``tm`` (nothing when no evaluation has run)."""

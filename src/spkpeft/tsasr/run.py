@@ -7,7 +7,6 @@ and more epochs). Writes are atomic: files go to a temporary name first and are 
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from spkpeft.atomic import replace_file
 from spkpeft.config import save_yaml
 from spkpeft.train import checkpoint as ck
 from spkpeft.train.run_dir import RunDir
@@ -30,9 +30,7 @@ OLD_CKPT = "checkpoint"  # the layout of earlier versions, refused
 
 def save_trainable(model: TSWhisper, path: Path) -> None:
     state = {n: p.detach().cpu().contiguous() for n, p in model.trainable_parameters().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp))
-    os.replace(tmp, path)
+    replace_file(path, lambda tmp: save_file(state, str(tmp)))
 
 
 def load_trainable(model: TSWhisper, path: Path) -> None:
@@ -63,9 +61,7 @@ def save_run(model: TSWhisper, cfg: TSASRConfig, run_dir: Path) -> None:
         cfg.model.prompts.reparam = False
     run_dir.mkdir(parents=True, exist_ok=True)
     save_trainable(model, run_dir / WEIGHTS)
-    tmp = run_dir / (CONFIG + ".tmp")
-    save_yaml(cfg, tmp)
-    os.replace(tmp, run_dir / CONFIG)
+    replace_file(run_dir / CONFIG, lambda tmp: save_yaml(cfg, tmp))
 
 
 def load_run(run_dir: str | Path) -> tuple[TSWhisper, TSASRConfig]:
