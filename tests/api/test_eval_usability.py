@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -144,3 +145,23 @@ def test_results_of_another_model_version_are_not_kept(run, tmp_path, caplog, ca
         assert main(["-q", "eval", str(run), "--trials", str(_other_list(tmp_path)), "--no-plots"]) == 0
     assert set(json.loads((run / "report.json").read_text())["trial_lists"]) == {"other"}
     assert "dropping the earlier results of vox" in caplog.text
+
+
+def test_a_bare_model_dir_evaluates_again_from_its_embedding_cache(lora_run, corpus, tmp_path, caplog):
+    """Evaluating a model directory outside a run writes its embedding cache and report into it; they
+    are not part of the model, so the next evaluation (after removing the scorer, as the refusal says)
+    reuses the cache instead of refusing it as another model's."""
+    from spkpeft.eval.embed import model_fingerprint
+
+    bare = tmp_path / "model"
+    shutil.copytree(lora_run / "model", bare, ignore=shutil.ignore_patterns("scoring"))  # a bare model
+    fingerprint = model_fingerprint(bare)
+    args = ["eval", str(bare), "--manifest", str(corpus["test"]), "--trials", f"vox={corpus['trials']}"]
+    assert main(args) == 0
+    assert any((bare / "embeddings").rglob("emb-*.safetensors"))
+    assert model_fingerprint(bare) == fingerprint
+    shutil.rmtree(bare / "scoring")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="spkpeft.eval.embed"):
+        assert main(args) == 0
+    assert re.search(r"embedding 0 utterances \([1-9]\d* already cached\)", caplog.text), caplog.text

@@ -35,7 +35,6 @@ from spkpeft.data.config import SAMPLE_RATE
 from spkpeft.dir_lock import exclusive_dir
 from spkpeft.eval.config import CHUNK_SECONDS, OVERLAP_SECONDS
 from spkpeft.eval.embedding_cache import EmbeddingCache
-from spkpeft.eval.scorer import SCORING_DIR
 from spkpeft.eval.table import EmbeddingTable
 from spkpeft.progress import track
 
@@ -183,9 +182,15 @@ def extract_embeddings(
     return EmbeddingTable(ids, np.stack([vectors[u] for u in ids]), [durations[u] for u in ids])
 
 
+MODEL_PARTS = ("model.json", "backend.safetensors", "method", "backbone")  # what model_fingerprint hashes
+
+
 def model_fingerprint(model_dir: str | Path) -> str:
-    """sha256 (16 hex digits) over the files of a saved model (model.json, method, back-end weights; not
-    the scorer that ``spkpeft eval`` saves in ``scoring/``, so evaluating keeps the embedding caches)."""
+    """sha256 (16 hex digits) over the files of a saved model: ``model.json``, ``backend.safetensors``
+    and the ``.json`` / ``.safetensors`` files under ``method/`` and (an export's) ``backbone/``. What
+    evaluating writes into a model directory is not the model and is left out (``scoring/``, and for a
+    model directory outside a run its ``embeddings/`` cache and ``report.json``), so evaluating keeps
+    the embedding caches valid."""
     root = Path(model_dir)
     h = hashlib.sha256()
     files = sorted(
@@ -193,7 +198,7 @@ def model_fingerprint(model_dir: str | Path) -> str:
         for p in root.rglob("*")
         if p.is_file()
         and p.suffix in {".json", ".safetensors"}
-        and p.relative_to(root).parts[0] != SCORING_DIR
+        and (p.relative_to(root).parts[0] in MODEL_PARTS)
     )
     if not files:
         raise FileNotFoundError(f"{root}: no model files to fingerprint")
