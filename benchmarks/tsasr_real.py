@@ -172,15 +172,26 @@ def run_variant(name: str, data: dict[str, Path], out: Path, extra: list[str]) -
     return [{**base, **r} for r in score_sets(model, cfg, data, out / "hyps" / name)]
 
 
-def write_results(rows: list[dict]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.with_suffix(".json").write_text(json.dumps({"references": REFERENCES, "rows": rows}, indent=1))
-    RESULTS.with_suffix(".md").write_text(table(rows))
+def write_results(rows: list[dict], results: Path = RESULTS, mixing: str = "") -> None:
+    results.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"references": REFERENCES, "mixtures": mixing or MIXING, "rows": rows}
+    results.with_suffix(".json").write_text(json.dumps(doc, indent=1))
+    results.with_suffix(".md").write_text(table(rows, mixing))
 
 
-def table(rows: list[dict]) -> str:
+def mixing_text(overlap: tuple, snr_db: tuple) -> str:
+    """How the mixtures were made, for the table's head."""
+    lo, hi = (round(100 * x) for x in overlap)
+    ov = "no overlap (the speakers take turns)" if hi == 0 else f"overlap {lo}-{hi} %"
+    return f"3.5 s stretches, {ov}, {snr_db[0]:g}..{snr_db[1]:g} dB"
+
+
+MIXING = mixing_text(trd.OVERLAP, trd.SNR_DB)
+
+
+def table(rows: list[dict], mixing: str = "") -> str:
     head = (
-        "Whisper tiny.en, real two-speaker mixtures (3.5 s stretches, overlap 50-100 %, -3..3 dB), greedy.\n"
+        f"Whisper tiny.en, real two-speaker mixtures ({mixing or MIXING}), greedy.\n"
         f"References: {REFERENCES}.\n\n"
         "| method | trainable params (saved / while training) | speakers | mixtures | WER vs target | "
         "WER vs interferer | output closer to target | median utt. WER vs target / interferer | "
@@ -210,15 +221,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--speaker-model", type=Path, default=trd.SPEAKER_MODEL, help="spkpeft speaker model run")
     p.add_argument("--seed", type=int, default=0, help="seed of the mixtures")
+    p.add_argument("--overlap", nargs=2, type=float, default=trd.OVERLAP, metavar=("LO", "HI"),
+                   help="overlap ratio range of the mixtures (0 0: the speakers take turns)")  # fmt: skip
+    p.add_argument("--snr", nargs=2, type=float, default=trd.SNR_DB, metavar=("LO", "HI"),
+                   help="target-to-interferer ratio range in dB")  # fmt: skip
+    p.add_argument("--results", type=Path, default=RESULTS, help="results path stem (.json and .md)")
     p.add_argument("--table", action="store_true", help="only rewrite the results from OUT/rows.jsonl")
     a = p.parse_args(argv)
+    mixing = mixing_text(a.overlap, a.snr)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(a.threads)
     out = Path(a.out)
     rows_file = out / "rows.jsonl"
     rows = [json.loads(x) for x in rows_file.read_text().splitlines()] if rows_file.is_file() else []
     if not a.table:
-        data = trd.prepare(out / "data", a.seed, a.speaker_model)
+        data = trd.prepare(out / "data", a.seed, a.speaker_model, tuple(a.overlap), tuple(a.snr))
         done = {r["method"] for r in rows}
         for v in a.variants:
             name = v + a.tag
@@ -229,15 +246,15 @@ def main(argv: list[str] | None = None) -> int:
             with rows_file.open("a") as f:
                 f.writelines(json.dumps(r) + "\n" for r in new)
             rows += new
-            write_results(rows)
+            write_results(rows, a.results, mixing)
             log.info(
                 "%s done: %s",
                 name,
                 [(r["speakers"], r["wer_vs_target"], r["wer_vs_interferer"]) for r in new],
             )
     backfill(rows, out)
-    write_results(rows)
-    print(table(rows))
+    write_results(rows, a.results, mixing)
+    print(table(rows, mixing))
     return 0
 
 

@@ -52,9 +52,13 @@ def embed_enrolments(table: dict[str, dict], speaker_model: Path, out: Path) -> 
     save_embeddings(vecs, out / "embeddings.npz")
 
 
-def mixture_sets(table: dict[str, dict], out: Path, seed: int) -> dict[str, Path]:
+def mixture_sets(
+    table: dict[str, dict], out: Path, seed: int, overlap: tuple = OVERLAP, snr_db: tuple = SNR_DB
+) -> dict[str, Path]:
     """Seeded mixtures: ``train`` and ``seen`` from training speakers (``src`` / ``src2`` stretches),
-    ``heldout`` from real-speech-mini; the enrolment is the target recording's ``enrol`` stretch."""
+    ``heldout`` from real-speech-mini; the enrolment is the target recording's ``enrol`` stretch.
+    ``overlap`` and ``snr_db`` are the ranges the overlap ratio and the target-to-interferer ratio are
+    drawn from (overlap 0: the two speakers take turns)."""
     from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
     from spkpeft.tsasr.stretches import sources_and_enrolments
 
@@ -62,15 +66,28 @@ def mixture_sets(table: dict[str, dict], out: Path, seed: int) -> dict[str, Path
     paths = {}
     for k, (split, kind) in kinds.items():
         src, enrol = sources_and_enrolments(table, split, kind)
-        cfg = SimulateConfig(MIXTURES[k], OVERLAP, SNR_DB, seed + list(kinds).index(k))
+        cfg = SimulateConfig(MIXTURES[k], tuple(overlap), tuple(snr_db), seed + list(kinds).index(k))
         simulate_mixtures(src, out / f"mix_{k}", cfg, enrolments=enrol)
         paths[k] = out / f"mix_{k}" / "mixtures.jsonl.gz"
     return paths
 
 
-def prepare(out: Path, seed: int = 0, speaker_model: Path = SPEAKER_MODEL) -> dict[str, Path]:
-    """Everything under ``out`` (kept when present); returns the mixture manifests and embeddings."""
+def prepare(
+    out: Path,
+    seed: int = 0,
+    speaker_model: Path = SPEAKER_MODEL,
+    overlap: tuple = OVERLAP,
+    snr_db: tuple = SNR_DB,
+) -> dict[str, Path]:
+    """Everything under ``out`` (kept when present); returns the mixture manifests and embeddings.
+    Mixtures kept from an earlier call with other ``seed``, ``overlap`` or ``snr_db`` are refused."""
     out.mkdir(parents=True, exist_ok=True)
+    settings = {"seed": seed, "overlap": list(overlap), "snr_db": list(snr_db)}
+    kept = out / "mixtures.json"
+    if kept.is_file() and json.loads(kept.read_text()) != settings:
+        raise SystemExit(
+            f"{out} holds mixtures made with {kept.read_text().strip()}, not {settings}: use another --out"
+        )
     meta = out / "stretches.json"
     if not meta.is_file():
         root = shared_data()
@@ -89,5 +106,6 @@ def prepare(out: Path, seed: int = 0, speaker_model: Path = SPEAKER_MODEL) -> di
         embed_enrolments(table, speaker_model, out)
     paths = {k: out / f"mix_{k}" / "mixtures.jsonl.gz" for k in MIXTURES}
     if not all(p.is_file() for p in paths.values()):
-        paths = mixture_sets(table, out, seed)
+        paths = mixture_sets(table, out, seed, overlap, snr_db)
+    kept.write_text(json.dumps(settings) + "\n")
     return {**paths, "embeddings": out / "embeddings.npz"}
