@@ -1,4 +1,5 @@
-"""Check search rows of ``tsasr_real.py`` on 200 new held-out mixtures (another mixture seed, 11).
+"""Check search rows of ``tsasr_real.py`` on 200 new held-out mixtures (another mixture seed, 11; the
+overlap and SNR ranges the runs were trained with).
 
 Usage (after ``tsasr_real.py`` trained the runs named)::
 
@@ -41,7 +42,10 @@ def main() -> int:
     if not (out / "mixtures.jsonl.gz").is_file():
         table = json.loads((a.out / "data" / "stretches.json").read_text())
         src, enrol = st.sources_and_enrolments(table, "heldout")
-        cfg = SimulateConfig(a.mixtures, tr.trd.OVERLAP, tr.trd.SNR_DB, seed=a.seed)
+        kept = a.out / "data" / "mixtures.json"  # the runs' mixture settings (tsasr_real.py --overlap/--snr)
+        mixing = json.loads(kept.read_text()) if kept.is_file() else {}
+        overlap, snr = mixing.get("overlap", tr.trd.OVERLAP), mixing.get("snr_db", tr.trd.SNR_DB)
+        cfg = SimulateConfig(a.mixtures, tuple(overlap), tuple(snr), seed=a.seed)
         simulate_mixtures(src, out, cfg, enrolments=enrol)
     for name in a.runs:
         model, cfg = load_run(a.out / "runs" / name)
