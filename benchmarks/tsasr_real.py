@@ -172,9 +172,9 @@ def run_variant(name: str, data: dict[str, Path], out: Path, extra: list[str]) -
     return [{**base, **r} for r in score_sets(model, cfg, data, out / "hyps" / name)]
 
 
-def write_results(rows: list[dict], results: Path = RESULTS, mixing: str = "") -> None:
+def write_results(rows: list[dict], results: Path, mixing: str) -> None:
     results.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"references": REFERENCES, "mixtures": mixing or MIXING, "rows": rows}
+    doc = {"references": REFERENCES, "mixtures": mixing, "rows": rows}
     results.with_suffix(".json").write_text(json.dumps(doc, indent=1))
     results.with_suffix(".md").write_text(table(rows, mixing))
 
@@ -186,12 +186,9 @@ def mixing_text(overlap: tuple, snr_db: tuple) -> str:
     return f"3.5 s stretches, {ov}, {snr_db[0]:g}..{snr_db[1]:g} dB"
 
 
-MIXING = mixing_text(trd.OVERLAP, trd.SNR_DB)
-
-
-def table(rows: list[dict], mixing: str = "") -> str:
+def table(rows: list[dict], mixing: str) -> str:
     head = (
-        f"Whisper tiny.en, real two-speaker mixtures ({mixing or MIXING}), greedy.\n"
+        f"Whisper tiny.en, real two-speaker mixtures ({mixing}), greedy.\n"
         f"References: {REFERENCES}.\n\n"
         "| method | trainable params (saved / while training) | speakers | mixtures | WER vs target | "
         "WER vs interferer | output closer to target | median utt. WER vs target / interferer | "

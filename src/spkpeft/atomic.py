@@ -50,9 +50,11 @@ def replace_dir(final: str | Path, write: Callable[[Path], T], keep_existing: bo
     An existing ``final`` is moved aside and deleted once the new one is in place. With
     ``keep_existing`` (a content-addressed cache that another process may have filled meanwhile), a
     ``final`` that exists by then is kept and the new copy discarded. On an error the temporary folder
-    is removed and ``final`` is untouched.
+    is removed and ``final`` is untouched. A ``final`` that is a file is refused before ``write`` runs.
     """
     final = Path(final)
+    if final.exists() and not final.is_dir():
+        raise FileExistsError(f"{final} exists and is not a directory")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_dir(final)
     old = tmp.with_name(".old-" + tmp.name[len(".tmp-") :])

@@ -104,3 +104,13 @@ def test_replace_file(tmp_path: Path) -> None:
         replace_file(path, broken)
     assert path.read_text() == "1"
     assert _leftovers(tmp_path) == []
+
+
+def test_a_file_in_the_way_is_refused_before_writing(tmp_path: Path) -> None:
+    final = tmp_path / "out"
+    final.write_text("not a folder")
+    called = []
+    with pytest.raises(FileExistsError, match="exists and is not a directory"):
+        replace_dir(final, called.append)
+    assert called == [] and final.read_text() == "not a folder"
+    assert _leftovers(tmp_path) == []

@@ -97,8 +97,6 @@ def convert_faster_whisper(ct2_dir: str | Path, out_dir: str | Path, force: bool
     src, out = Path(ct2_dir), Path(out_dir)
     if not src.is_dir():
         raise FileNotFoundError(f"{src} is not a directory (expected a faster-whisper / CTranslate2 model)")
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} is not empty; pass --force (force=True) to replace it")
     record = replace_dir(out, lambda tmp: _write_conversion(src, tmp))

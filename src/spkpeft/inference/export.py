@@ -52,18 +52,16 @@ def export_model(
     model = load_speaker_model(model_dir, device="cpu")
     # written to a temporary sibling and swapped in only once checked: a failed or interrupted export
     # leaves no half export, and --force keeps the earlier export until the new one is complete
-    summary = replace_dir(out, lambda tmp: _write_export(model, model_dir, run, tmp, out.name, onnx, check))
-    summary["out"] = out
-    if onnx:
-        summary["onnx"]["path"] = out / Path(summary["onnx"]["path"]).name
+    summary = replace_dir(out, lambda tmp: _write_export(model, model_dir, run, tmp, out, onnx, check))
     log.info("exported %s to %s (%s)", model_dir, out, "merged" if summary["merged"] else "method kept apart")
     return summary
 
 
 def _write_export(
-    model: Any, model_dir: Path, run: Path | None, out: Path, name: str, onnx: bool, check: bool
+    model: Any, model_dir: Path, run: Path | None, out: Path, final: Path, onnx: bool, check: bool
 ) -> dict[str, Any]:
-    """Fill the folder ``out`` (to be renamed ``name``) with the export of ``model``; returns the summary."""
+    """Fill the folder ``out`` (to be renamed ``final``) with the export of ``model``; returns the
+    summary, whose paths are under ``final``."""
     merged = _save_backbone_and_method(model, out)
     shutil.copyfile(model_dir / "backend.safetensors", out / "backend.safetensors")
     meta = json.loads((model_dir / "model.json").read_text())
@@ -79,22 +77,23 @@ def _write_export(
     meta["source_method"] = model.method.name
     (out / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
     scorer = scoring_dir(model_dir)  # MODEL/scoring/, or where a run evaluated before kept it
-    for f in FILES:
-        if (scorer / f).is_file():
+    for name in FILES:
+        if (scorer / name).is_file():
             (out / SCORING_DIR).mkdir(exist_ok=True)
-            shutil.copyfile(scorer / f, out / SCORING_DIR / f)
-    summary: dict[str, Any] = {"merged": merged, "method": model.method.name}
+            shutil.copyfile(scorer / name, out / SCORING_DIR / name)
+    summary: dict[str, Any] = {"out": final, "merged": merged, "method": model.method.name}
     exported = load_speaker_model(out, device="cpu") if check or onnx else None
     if check:
-        summary["max_rel_err"] = check_export(model, exported, out.parent / name)
+        summary["max_rel_err"] = check_export(model, exported, final)
     if onnx:
         from spkpeft.inference.onnx_export import export_onnx
 
-        summary["onnx"] = export_onnx(exported, out / "model.onnx")  # the plain (merged) model
+        onnx_summary = export_onnx(exported, out / "model.onnx")  # the plain (merged) model
+        summary["onnx"] = {**onnx_summary, "path": final / "model.onnx"}
     from spkpeft.inference.model_card import write_model_card
 
     report = (run or model_dir) / "report.json"
-    write_model_card(out, model, meta, merged, report if report.is_file() else None, name=name)
+    write_model_card(out, model, meta, merged, report if report.is_file() else None, name=final.name)
     return summary
 
 
@@ -112,8 +111,6 @@ def _refuse_overlap(out: Path, model_dir: Path, root: Path) -> None:
 
 def _refuse_existing(out: Path, overwrite: bool) -> None:
     """A non-empty OUT is replaced only with ``overwrite`` (--force), and only when it is an export."""
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{out} exists and is not empty; choose a new directory or pass --force")

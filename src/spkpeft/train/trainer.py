@@ -259,7 +259,7 @@ class Trainer:
         per_epoch, total = self._stage_length(stage, sampler)
         optimizer, scheduler, params = self._optimiser(stage, tm, total, loaded)
         margins = margin_schedule(stage, tm.head, total)
-        if loaded is None and self._fresh_method:  # a method built for this stage, before its first step
+        if self._fresh_method:  # a method built for this stage (not restored), before its first step
 
             def first_batch() -> None:
                 self._dataset.set_epoch(self._epoch_base(stage))
