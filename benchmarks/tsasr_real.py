@@ -87,27 +87,31 @@ def _speaker_dim(cfg) -> int:  # noqa: ANN001
     return FileEmbeddings(cfg.speaker.path).dim
 
 
-def score_sets(model, cfg, data: dict[str, Path], hyp_dir: Path, sets=("heldout", "seen")) -> list[dict]:  # noqa: ANN001
+def score_sets(  # noqa: ANN201
+    model,  # noqa: ANN001
+    cfg,  # noqa: ANN001
+    data: dict[str, Path],
+    hyp_dir: Path,
+    sets=("heldout", "seen"),  # noqa: ANN001
+    stretches: dict[str, dict] | None = None,
+) -> list[dict]:
     """One row per test set: greedy WER against the target's and against the interferer's reference;
-    every hypothesis with both references goes to ``hyp_dir/SPEAKERS.json``."""
-    from spkpeft.tsasr.data import MixtureData, build_source
-    from spkpeft.tsasr.evaluate import decode, normalizer, score
+    every hypothesis with both references goes to ``hyp_dir/SPEAKERS.json``. With a speaker slot, each
+    set is decoded a second time with the *interferer's* enrolment from ``stretches`` (the stretch table;
+    ``swap_*`` fields, hypotheses in ``hyp_dir/SPEAKERS-swapped.json``): a model that follows the
+    enrolment then writes the other voice."""
+    from spkpeft.tsasr.evaluate import normalizer, score
 
     norm = normalizer("english", model.tokenizer)
     rows = []
     for speakers in sets:
-        mix = MixtureData(data[speakers], build_source(cfg.speaker))
-        hyps = decode(model, mix, beams=(1,), batch_size=8, max_new_tokens=MAX_NEW_TOKENS)
-        refs_t = {c.id: c.supervisions[0].text for c in mix.cuts}
-        refs_i = {c.id: c.custom["interferer_text"] for c in mix.cuts}
-        tgt, itf = score(hyps, refs_t, norm)["greedy"], score(hyps, refs_i, norm)["greedy"]
+        table, hyps = _decode_table(model, cfg, data[speakers])
+        tgt, itf = (
+            score(hyps, {r["id"]: r[k] for r in table}, norm)["greedy"] for k in ("target", "interferer")
+        )
         hyp_dir.mkdir(parents=True, exist_ok=True)
-        table = [
-            {"id": i, "hyp": h, "target": refs_t[i], "interferer": refs_i[i]}
-            for i, h in hyps["greedy"].items()
-        ]
         (hyp_dir / f"{speakers}.json").write_text(json.dumps(table, indent=1))
-        rows.append({
+        row = {
             "speakers": speakers, "mixtures": tgt["utterances"],
             "wer_vs_target": round(tgt["wer"], 4), "wer_vs_interferer": round(itf["wer"], 4),
             "mean_utt_wer_vs_target": round(tgt["mean_utt_wer"], 4),
@@ -118,8 +122,68 @@ def score_sets(model, cfg, data: dict[str, Path], hyp_dir: Path, sets=("heldout"
             "runaway": sum(len(r["hyp"].split()) > 2 * len((r["target"] + " " + r["interferer"]).split())
                            for r in table),
             "examples": [{"id": i, "hyp": h} for i, h in list(hyps["greedy"].items())[:3]],
-        })  # fmt: skip
+        }  # fmt: skip
+        if stretches is not None and model.prompts is not None and model.prompts.speaker_proj is not None:
+            swap = swapped_manifest(data[speakers], stretches, hyp_dir / "swapped")
+            swapped, _ = _decode_table(model, cfg, swap)
+            (hyp_dir / f"{speakers}-swapped.json").write_text(json.dumps(swapped, indent=1))
+            row.update(swap_scores(table, swapped, norm))
+        rows.append(row)
     return rows
+
+
+def _decode_table(model, cfg, manifest: Path) -> tuple[list[dict], dict]:  # noqa: ANN001
+    from spkpeft.tsasr.data import MixtureData, build_source
+    from spkpeft.tsasr.evaluate import decode
+
+    mix = MixtureData(manifest, build_source(cfg.speaker))
+    hyps = decode(model, mix, beams=(1,), batch_size=8, max_new_tokens=MAX_NEW_TOKENS)
+    refs = {c.id: (c.supervisions[0].text, c.custom["interferer_text"]) for c in mix.cuts}
+    table = [
+        {"id": i, "hyp": h, "target": refs[i][0], "interferer": refs[i][1]} for i, h in hyps["greedy"].items()
+    ]
+    return table, hyps
+
+
+def swapped_manifest(manifest: Path, stretches: dict[str, dict], out: Path) -> Path:
+    """The same mixtures, each with the *interferer's* enrolment stretch (``STEM_src`` -> ``STEM_enrol``)
+    instead of the target's; the references stay (the target's transcript is still ``text``)."""
+    from lhotse import CutSet
+    from lhotse.utils import fastcopy
+
+    cuts = []
+    for c in CutSet.from_file(manifest):
+        enrol = c.custom["interferer_id"].rsplit("_", 1)[0] + "_enrol"
+        if enrol not in stretches:
+            raise KeyError(
+                f"{manifest}: no enrolment stretch {enrol!r} for interferer {c.custom['interferer_id']}"
+            )
+        custom = {**c.custom, "enroll_id": enrol, "enroll_path": stretches[enrol]["path"]}
+        cuts.append(fastcopy(c, custom=custom))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{manifest.parent.name}.jsonl.gz"
+    CutSet.from_cuts(cuts).to_file(path)
+    return path
+
+
+def swap_scores(table: list[dict], swapped: list[dict], norm) -> dict:  # noqa: ANN001
+    """``swap_follows``: share of mixtures whose output is closer to the target's reference with the
+    target's enrolment *and* closer to the interferer's with the interferer's (0 for a model that ignores
+    the enrolment, whose two outputs are the same; 1 = always follows it). ``swap_changed``: share whose
+    output changes at all when the enrolment is swapped."""
+    import jiwer
+
+    def wer(ref: str, hyp: str) -> float:
+        ref, hyp = norm(ref), norm(hyp)
+        return jiwer.wer(ref, hyp) if ref.strip() else 1.0
+
+    follows = changed = 0
+    for a, b in zip(table, swapped, strict=True):
+        follows += wer(a["target"], a["hyp"]) < wer(a["interferer"], a["hyp"]) and (
+            wer(b["interferer"], b["hyp"]) < wer(b["target"], b["hyp"])
+        )
+        changed += norm(a["hyp"]) != norm(b["hyp"])
+    return {"swap_follows": round(follows / len(table), 4), "swap_changed": round(changed / len(table), 4)}
 
 
 def target_closer(table: list[dict], norm) -> float:  # noqa: ANN001
@@ -169,7 +233,8 @@ def run_variant(name: str, data: dict[str, Path], out: Path, extra: list[str]) -
         "prompt_length": cfg.model.prompts.length,
         "overrides": VARIANTS[name][1] + extra, "references": REFERENCES,
     }  # fmt: skip
-    return [{**base, **r} for r in score_sets(model, cfg, data, out / "hyps" / name)]
+    stretches = json.loads((data["embeddings"].parent / "stretches.json").read_text())
+    return [{**base, **r} for r in score_sets(model, cfg, data, out / "hyps" / name, stretches=stretches)]
 
 
 def write_results(rows: list[dict], results: Path, mixing: str) -> None:
@@ -179,11 +244,26 @@ def write_results(rows: list[dict], results: Path, mixing: str) -> None:
     results.with_suffix(".md").write_text(table(rows, mixing))
 
 
-def mixing_text(overlap: tuple, snr_db: tuple) -> str:
+def mixing_text(
+    overlap: tuple,
+    snr_db: tuple,
+    speeds=(1.0,),
+    train_mixtures: int = trd.MIXTURES["train"],
+    pairs: bool = False,
+) -> str:
     """How the mixtures were made, for the table's head."""
     lo, hi = (round(100 * x) for x in overlap)
     ov = "no overlap (the speakers take turns)" if hi == 0 else f"overlap {lo}-{hi} %"
-    return f"3.5 s stretches, {ov}, {snr_db[0]:g}..{snr_db[1]:g} dB"
+    text = f"3.5 s stretches, {ov}, {snr_db[0]:g}..{snr_db[1]:g} dB"
+    copies = sorted(set(speeds) - {1.0})
+    if copies:
+        factors = ", ".join(f"{v:g}" for v in copies)
+        text += f"; training speakers also at speeds {factors} as new pseudo-speakers"
+    if train_mixtures != trd.MIXTURES["train"]:
+        text += f"; {train_mixtures} training mixtures"
+    if pairs:
+        text += " (each mixture twice: once per speaker as the target, both in one batch)"
+    return text
 
 
 def table(rows: list[dict], mixing: str) -> str:
@@ -192,17 +272,19 @@ def table(rows: list[dict], mixing: str) -> str:
         f"References: {REFERENCES}.\n\n"
         "| method | trainable params (saved / while training) | speakers | mixtures | WER vs target | "
         "WER vs interferer | output closer to target | median utt. WER vs target / interferer | "
-        "runaway outputs | steps x batch | s/step |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "runaway outputs | follows a swapped enrolment | steps x batch | s/step |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in rows:
         train = f"{r['steps']} x {r.get('batch_size', '-')}" if r["steps"] else "-"
+        swap = f"{100 * r['swap_follows']:.0f} %" if "swap_follows" in r else "-"
         lines.append(
             f"| {r['method']} | {r['trainable_params']:,} / {r['trainable_params_training']:,} | "
             f"{r['speakers']} | {r['mixtures']} | {100 * r['wer_vs_target']:.1f} % | "
             f"{100 * r['wer_vs_interferer']:.1f} % | {100 * r.get('target_closer', float('nan')):.0f} % | "
             f"{100 * r['median_utt_wer_vs_target']:.1f} / "
-            f"{100 * r['median_utt_wer_vs_interferer']:.1f} % | {r['runaway']} | {train} | "
+            f"{100 * r['median_utt_wer_vs_interferer']:.1f} % | {r['runaway']} | {swap} | {train} | "
             f"{r.get('s_per_step', '-')} |"
         )
     return head + "\n".join(lines) + "\n"
@@ -222,17 +304,33 @@ def main(argv: list[str] | None = None) -> int:
                    help="overlap ratio range of the mixtures (0 0: the speakers take turns)")  # fmt: skip
     p.add_argument("--snr", nargs=2, type=float, default=trd.SNR_DB, metavar=("LO", "HI"),
                    help="target-to-interferer ratio range in dB")  # fmt: skip
+    p.add_argument(
+        "--speeds",
+        nargs="+",
+        type=float,
+        default=[1.0],
+        metavar="F",
+        help="speed factors: copies of the training speakers at each factor != 1, each a new "
+        "pseudo-speaker (held-out and seen mixtures stay natural)",
+    )
+    p.add_argument("--train-mixtures", type=int, default=trd.MIXTURES["train"], help="training cuts")
+    p.add_argument("--pair-targets", action="store_true",
+                   help="train on each mixture once per speaker as the target, both in one batch "
+                        "(data.pair_targets)")  # fmt: skip
     p.add_argument("--results", type=Path, default=RESULTS, help="results path stem (.json and .md)")
     p.add_argument("--table", action="store_true", help="only rewrite the results from OUT/rows.jsonl")
     a = p.parse_args(argv)
-    mixing = mixing_text(a.overlap, a.snr)
+    mixing = mixing_text(a.overlap, a.snr, a.speeds, a.train_mixtures, a.pair_targets)
+    if a.pair_targets:
+        a.set = ["data.pair_targets=true", *a.set]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(a.threads)
     out = Path(a.out)
     rows_file = out / "rows.jsonl"
     rows = [json.loads(x) for x in rows_file.read_text().splitlines()] if rows_file.is_file() else []
     if not a.table:
-        data = trd.prepare(out / "data", a.seed, a.speaker_model, tuple(a.overlap), tuple(a.snr))
+        data = trd.prepare(out / "data", a.seed, a.speaker_model, tuple(a.overlap), tuple(a.snr),
+                           tuple(a.speeds), a.train_mixtures, a.pair_targets)  # fmt: skip
         done = {r["method"] for r in rows}
         for v in a.variants:
             name = v + a.tag

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tsasr_real as tr  # noqa: E402
 
 KEYS = ("mixtures", "wer_vs_target", "wer_vs_interferer", "target_closer", "median_utt_wer_vs_target",
-        "median_utt_wer_vs_interferer", "runaway")  # fmt: skip
+        "median_utt_wer_vs_interferer", "runaway", "swap_follows", "swap_changed")  # fmt: skip
 
 
 def main() -> int:
@@ -49,10 +49,11 @@ def main() -> int:
         simulate_mixtures(src, out, cfg, enrolments=enrol)
     for name in a.runs:
         model, cfg = load_run(a.out / "runs" / name)
+        stretches = json.loads((a.out / "data" / "stretches.json").read_text())
         row = tr.score_sets(
-            model, cfg, {"heldout": out / "mixtures.jsonl.gz"}, out / "hyps" / name, ("heldout",)
+            model, cfg, {"heldout": out / "mixtures.jsonl.gz"}, out / "hyps" / name, ("heldout",), stretches
         )[0]
-        print(name, {k: row[k] for k in KEYS}, flush=True)
+        print(name, {k: row[k] for k in KEYS if k in row}, flush=True)
     return 0
 
 

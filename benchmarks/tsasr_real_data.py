@@ -21,6 +21,7 @@ import json
 import logging
 from pathlib import Path
 
+from spkpeft.atomic import replace_file
 from spkpeft.tsasr import stretches as st
 
 TRAIN_STRETCHES = st.StretchConfig(src_seconds=3.5, gap_seconds=0.5, sources=2, enrol_seconds=4.0)
@@ -43,31 +44,53 @@ def shared_data(root: Path = SHARED) -> Path:
 
 
 def embed_enrolments(table: dict[str, dict], speaker_model: Path, out: Path) -> None:
-    """``embeddings.npz``: enrolment stretch id -> ``SpeakerVerifier.embed`` vector."""
+    """``embeddings.npz``: enrolment stretch id -> ``SpeakerVerifier.embed`` vector. Vectors already in
+    the file are kept; only missing enrolments (e.g. new speed copies) are embedded."""
     from spkpeft import SpeakerVerifier
-    from spkpeft.tsasr.embeddings import save_embeddings
+    from spkpeft.tsasr.embeddings import FileEmbeddings, save_embeddings
 
+    path = out / "embeddings.npz"
+    vecs = dict(FileEmbeddings(path).table) if path.is_file() else {}
+    todo = [i for i, r in table.items() if r["kind"] == "enrol" and i not in vecs]
+    if not todo:
+        return
     verifier = SpeakerVerifier.from_pretrained(speaker_model)
-    vecs = {i: verifier.embed(r["path"]) for i, r in table.items() if r["kind"] == "enrol"}
-    save_embeddings(vecs, out / "embeddings.npz")
+    for k, i in enumerate(todo):
+        vecs[i] = verifier.embed(table[i]["path"])
+        if k % 100 == 99:
+            log.info("enrolment embeddings: %d / %d", k + 1, len(todo))
+    tmp = out / ".tmp-embeddings.npz"  # save_embeddings picks the format by suffix
+    save_embeddings(vecs, tmp)
+    tmp.replace(path)
 
 
 def mixture_sets(
-    table: dict[str, dict], out: Path, seed: int, overlap: tuple = OVERLAP, snr_db: tuple = SNR_DB
+    table: dict[str, dict],
+    out: Path,
+    seed: int,
+    overlap: tuple = OVERLAP,
+    snr_db: tuple = SNR_DB,
+    train_mixtures: int = MIXTURES["train"],
+    pairs: bool = False,
 ) -> dict[str, Path]:
     """Seeded mixtures: ``train`` and ``seen`` from training speakers (``src`` / ``src2`` stretches),
     ``heldout`` from real-speech-mini; the enrolment is the target recording's ``enrol`` stretch.
     ``overlap`` and ``snr_db`` are the ranges the overlap ratio and the target-to-interferer ratio are
-    drawn from (overlap 0: the two speakers take turns)."""
+    drawn from (overlap 0: the two speakers take turns). No mixture pairs a voice with a speed copy of
+    itself (``stretches.kin_of``). ``pairs``: the training set holds ``train_mixtures / 2`` mixtures,
+    each twice (once per speaker as the target: ``SimulateConfig.both_targets``)."""
     from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
     from spkpeft.tsasr.stretches import sources_and_enrolments
 
     kinds = {"train": ("train", "src"), "seen": ("train", "src2"), "heldout": ("heldout", "src")}
+    counts = {**MIXTURES, "train": train_mixtures}
     paths = {}
     for k, (split, kind) in kinds.items():
         src, enrol = sources_and_enrolments(table, split, kind)
-        cfg = SimulateConfig(MIXTURES[k], tuple(overlap), tuple(snr_db), seed + list(kinds).index(k))
-        simulate_mixtures(src, out / f"mix_{k}", cfg, enrolments=enrol)
+        both = pairs and k == "train"
+        n = counts[k] // 2 if both else counts[k]
+        cfg = SimulateConfig(n, tuple(overlap), tuple(snr_db), seed + list(kinds).index(k), both_targets=both)
+        simulate_mixtures(src, out / f"mix_{k}", cfg, enrolments=enrol, kin=st.kin_of(table))
         paths[k] = out / f"mix_{k}" / "mixtures.jsonl.gz"
     return paths
 
@@ -78,11 +101,25 @@ def prepare(
     speaker_model: Path = SPEAKER_MODEL,
     overlap: tuple = OVERLAP,
     snr_db: tuple = SNR_DB,
+    speeds: tuple = (1.0,),
+    train_mixtures: int = MIXTURES["train"],
+    pairs: bool = False,
 ) -> dict[str, Path]:
     """Everything under ``out`` (kept when present); returns the mixture manifests and embeddings.
-    Mixtures kept from an earlier call with other ``seed``, ``overlap`` or ``snr_db`` are refused."""
+    ``speeds`` other than 1 add speed copies of the training speakers' sources and enrolments, each a
+    new pseudo-speaker (``stretches.speed_copies``; the ``seen`` and ``heldout`` sets stay natural).
+    ``pairs``: training cuts come in pairs (each mixture once per speaker as the target; train with
+    ``data.pair_targets``). Mixtures kept from an earlier call with other ``seed``, ``overlap``,
+    ``snr_db``, ``speeds``, ``train_mixtures`` or ``pairs`` are refused."""
     out.mkdir(parents=True, exist_ok=True)
     settings = {"seed": seed, "overlap": list(overlap), "snr_db": list(snr_db)}
+    speeds = tuple(sorted({1.0, *speeds}))
+    if speeds != (1.0,):  # only when used, so folders made before these options still match
+        settings["speeds"] = list(speeds)
+    if train_mixtures != MIXTURES["train"]:
+        settings["train_mixtures"] = train_mixtures
+    if pairs:
+        settings["pairs"] = True
     kept = out / "mixtures.json"
     if kept.is_file() and json.loads(kept.read_text()) != settings:
         raise SystemExit(
@@ -98,14 +135,19 @@ def prepare(
             **st.write_stretches(heldout, out / "stretches", HELDOUT_STRETCHES),
         }
         st.transcribe_references(table)
-        tmp = meta.with_suffix(".tmp")
-        tmp.write_text(json.dumps(table, indent=1))
-        tmp.replace(meta)
+        replace_file(meta, lambda tmp: tmp.write_text(json.dumps(table, indent=1)))
     table = json.loads(meta.read_text())
-    if not (out / "embeddings.npz").is_file():
-        embed_enrolments(table, speaker_model, out)
+    have = {r["speed"] for r in table.values() if "speed" in r}
+    if have | {1.0} != set(speeds):
+        if have:
+            raise SystemExit(
+                f"{meta} holds speed copies at {sorted(have)}, not {list(speeds)}: use another --out"
+            )
+        table.update(st.speed_copies(table, speeds, out / "stretches"))
+        replace_file(meta, lambda tmp: tmp.write_text(json.dumps(table, indent=1)))
+    embed_enrolments(table, speaker_model, out)
     paths = {k: out / f"mix_{k}" / "mixtures.jsonl.gz" for k in MIXTURES}
     if not all(p.is_file() for p in paths.values()):
-        paths = mixture_sets(table, out, seed, overlap, snr_db)
+        paths = mixture_sets(table, out, seed, overlap, snr_db, train_mixtures, pairs)
     kept.write_text(json.dumps(settings) + "\n")
     return {**paths, "embeddings": out / "embeddings.npz"}

@@ -262,3 +262,28 @@ def test_disk_full_during_a_write_is_a_clear_error_and_leaves_no_partial(tmp_pat
         ck.save_checkpoint(tmp_path / "step-4", dict(lin.state_dict()), opt, sched, {}, [])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-2"]
     assert ck.latest_checkpoint(tmp_path) == first
+
+
+def test_group_sampler_keeps_each_group_in_one_batch_and_resumes():
+    from spkpeft.train.sampler import GroupBatchSampler
+
+    groups = [[2 * g, 2 * g + 1] for g in range(10)]
+    s = GroupBatchSampler(groups, 4, seed=1)
+    assert len(s) == 5  # 10 groups, 2 per batch
+    batches = list(s)
+    assert all(
+        len(b) == 4 and b[0] + 1 == b[1] and b[2] + 1 == b[3] and b[0] % 2 == 0 == b[2] % 2 for b in batches
+    )
+    assert sorted(i for b in batches for i in b) == list(range(20))  # every item once per epoch
+    # the order is EpochBatchSampler's over the groups, so it resumes and shards like it
+    assert [[i // 2 for i in b[::2]] for b in batches] == list(EpochBatchSampler(10, 2, seed=1))
+    s.set_epoch(0, start_batch=3)
+    assert list(s) == batches[3:]
+    s.set_epoch(1)
+    assert list(s) != batches
+    ranks = [list(GroupBatchSampler(groups, 2, seed=1, rank=r, world_size=2)) for r in range(2)]
+    assert not {i for b in ranks[0] for i in b} & {i for b in ranks[1] for i in b}
+    with pytest.raises(ValueError, match="optim.batch_size=3 must be a multiple of the group size 2"):
+        GroupBatchSampler(groups, 3, batch_key="optim.batch_size")
+    with pytest.raises(ValueError, match="one size"):
+        GroupBatchSampler([[0, 1], [2]], 2)

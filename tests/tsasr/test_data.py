@@ -185,3 +185,114 @@ def test_read_audio_is_the_shared_16k_reader(tmp_path) -> None:  # noqa: ANN001
     sf.write(tmp_path / "nan.wav", np.full(800, np.nan, dtype=np.float32), 16000, subtype="FLOAT")
     with pytest.raises(AudioError, match="nan.wav"):
         read_audio(tmp_path / "nan.wav")
+
+
+def _stretch_table(tmp_path: Path) -> dict[str, dict]:
+    """Two training speakers with a source and an enrolment each, a held-out one, 1 s tones."""
+    table = {}
+    for spk, split, hz in (("a", "train", 200.0), ("b", "train", 300.0), ("c", "heldout", 250.0)):
+        for kind in ("src", "enrol"):
+            sid = f"{spk}0_{kind}"
+            t = np.arange(16000) / 16000
+            sf.write(tmp_path / f"{sid}.wav", 0.5 * np.sin(2 * np.pi * hz * t), 16000, subtype="FLOAT")
+            table[sid] = dict(
+                speaker=spk, kind=kind, split=split, utt=f"{spk}0", path=str(tmp_path / f"{sid}.wav")
+            )
+            if kind == "src":
+                table[sid]["text"] = f"words of {spk}"
+    return table
+
+
+def test_speed_copies_are_new_speakers_with_the_same_words(tmp_path) -> None:  # noqa: ANN001
+    from spkpeft.tsasr.stretches import kin_of, sources_and_enrolments, speed_copies
+
+    table = _stretch_table(tmp_path)
+    new = speed_copies(table, [1.0, 0.8, 1.25], tmp_path / "copies")
+    assert sorted(new) == ["a0@0.8_enrol", "a0@0.8_src", "a0@1.25_enrol", "a0@1.25_src",
+                           "b0@0.8_enrol", "b0@0.8_src", "b0@1.25_enrol", "b0@1.25_src"]  # fmt: skip
+    slow, fast = new["a0@0.8_src"], new["a0@1.25_src"]
+    assert (slow["speaker"], slow["text"], slow["copy_of"], slow["speed"]) == (
+        "a@0.8",
+        "words of a",
+        "a0_src",
+        0.8,
+    )
+    # played slower: 1 / 0.8 as long and the 200 Hz tone falls to 160 Hz (faster: 0.8 s, 250 Hz)
+    for row, seconds, hz in ((slow, 1.25, 160), (fast, 0.8, 250)):
+        x, sr = sf.read(row["path"])
+        assert sr == 16000 and abs(len(x) / sr - seconds) < 0.01
+        assert abs(np.argmax(np.abs(np.fft.rfft(x))) * sr / len(x) - hz) < 2
+    table.update(new)
+    kin = kin_of(table)
+    assert kin["a@0.8"] == kin["a@1.25"] == kin["a"] == "a" and kin["b@0.8"] == "b"
+    src, enrol = sources_and_enrolments(table, "train")
+    assert len(src) == 6 and enrol["a0@1.25_src"].id == "a0@1.25_enrol"  # a copy enrols with its own copy
+    with pytest.raises(ValueError, match=r"\[0\.1\]"):
+        speed_copies(table, [0.1], tmp_path / "bad")
+
+
+def test_kin_keeps_a_voice_from_interfering_with_its_own_copy(tmp_path) -> None:  # noqa: ANN001
+    from lhotse import CutSet
+
+    from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
+    from spkpeft.tsasr.stretches import kin_of, sources_and_enrolments, speed_copies
+
+    table = _stretch_table(tmp_path)
+    table.update(speed_copies(table, [0.9, 1.1], tmp_path / "copies"))
+    src, enrol = sources_and_enrolments(table, "train")
+    cfg = SimulateConfig(mixtures=40, overlap=(0.0, 0.0), seed=3)
+    mixed = simulate_mixtures(src, tmp_path / "kin", cfg, enrol, kin=kin_of(table))
+    pairs = {(c.supervisions[0].speaker, c.custom["interferer_speaker"]) for c in mixed}
+    assert all(t.split("@")[0] != i.split("@")[0] for t, i in pairs)
+    assert len({i for _, i in pairs}) == 6  # every voice of the other person interferes
+    # without kin, 40 draws over 6 voices pair a voice with a copy of itself (the same words)
+    free = simulate_mixtures(src, tmp_path / "free", cfg, enrol)
+    assert any(
+        c.supervisions[0].speaker.split("@")[0] == c.custom["interferer_speaker"].split("@")[0] for c in free
+    )
+    with pytest.raises(KeyError, match="no group"):
+        simulate_mixtures(src, tmp_path / "k2", cfg, enrol, kin={"a": "a"})
+    with pytest.raises(ValueError, match=">= 2 kin groups"):
+        simulate_mixtures(src, tmp_path / "k3", cfg, enrol, kin=dict.fromkeys(kin_of(table), "x"))
+    assert isinstance(mixed, CutSet)
+
+
+def test_both_targets_writes_each_mixture_once_per_speaker(tmp_path) -> None:  # noqa: ANN001
+    from spkpeft.tsasr.data import MixtureData
+    from spkpeft.tsasr.embeddings import CallableEmbeddings
+    from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
+    from spkpeft.tsasr.stretches import sources_and_enrolments
+
+    table = _stretch_table(tmp_path)
+    table["a0_src"]["text"], table["b0_src"]["text"] = "words of a", "words of b"
+    src, enrol = sources_and_enrolments(table, "train")
+    for overlap in ((0.0, 0.0), (0.3, 0.6)):
+        cfg = SimulateConfig(mixtures=6, overlap=overlap, seed=2, both_targets=True)
+        cuts = list(simulate_mixtures(src, tmp_path / f"both{overlap[0]}", cfg, enrol))
+        assert len(cuts) == 12
+        for a, b in zip(cuts[::2], cuts[1::2], strict=True):
+            assert a.recording.id == b.recording.id == a.id  # one wav, the first cut keeps the old id
+            sa, sb = a.supervisions[0], b.supervisions[0]
+            assert {sa.speaker, sb.speaker} == {"a", "b"} and sa.text == b.custom["interferer_text"]
+            assert (
+                b.custom["enroll_id"] == f"{sb.speaker}0_enrol" and a.custom["snr_db"] == -b.custom["snr_db"]
+            )
+            # each target offset is where that speaker's tone really starts in the mixture
+            x = a.load_audio()[0]
+            for c in (a, b):
+                hz = 200.0 if c.supervisions[0].speaker == "a" else 300.0
+                i0 = int(round(c.custom["target_offset"] * 16000))
+                seg = x[i0 : i0 + 1600] if c.custom["target_offset"] > 0 else x[:1600]
+                peak = np.argmax(np.abs(np.fft.rfft(seg))) * 16000 / len(seg)
+                assert abs(peak - hz) <= 10 or overlap[0] > 0, (c.id, peak)
+                assert 0 <= i0 <= len(x) - 16000 + 1
+    pairs = MixtureData(
+        tmp_path / "both0.0" / "mixtures.jsonl.gz", CallableEmbeddings(lambda w, sr: w[:4])
+    ).target_pairs()
+    assert pairs == [[2 * k, 2 * k + 1] for k in range(6)]
+    single = simulate_mixtures(src, tmp_path / "one", SimulateConfig(mixtures=4, seed=2), enrol)
+    with pytest.raises(ValueError, match="recording mix000000_.* has 1 cut.*--both-targets"):
+        MixtureData(
+            tmp_path / "one" / "mixtures.jsonl.gz", CallableEmbeddings(lambda w, sr: w[:4])
+        ).target_pairs()
+    assert len(single) == 4

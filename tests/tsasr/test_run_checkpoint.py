@@ -141,3 +141,33 @@ def test_interrupted_run_resumes_to_the_uninterrupted_weights(
         assert torch.equal(a[n], b[n]), n
     msgs = [r.getMessage() for r in caplog.records]
     assert any("resuming" in m and "step 1 (epoch 0, batch 1)" in m for m in msgs), msgs
+
+
+def test_pair_targets_trains_both_targets_of_a_mixture_in_one_batch(
+    tiny_whisper, unit_corpus, mixtures, tmp_path, monkeypatch
+):  # noqa: E501
+    from spkpeft.tsasr import train as tstrain
+    from spkpeft.tsasr.config import load_config
+    from spkpeft.tsasr.simulate import SimulateConfig, simulate_mixtures
+
+    both = simulate_mixtures(
+        unit_corpus, tmp_path / "both", SimulateConfig(mixtures=6, seed=1, max_seconds=1.8, both_targets=True)
+    )
+    rec = {c.id: c.recording.id for c in both}
+    seen: list[list[str]] = []
+    real = tstrain.collate
+
+    def spy(model, items):  # noqa: ANN001, ANN202
+        seen.append([i[0] for i in items])
+        return real(model, items)
+
+    monkeypatch.setattr(tstrain, "collate", spy)
+    data = _data(tiny_whisper, tmp_path / "both" / "mixtures.jsonl.gz")
+    run = tstrain.train(load_config(None, ["data.pair_targets=true"], data=data), tmp_path / "run")
+    assert (run / "model.safetensors").is_file() and len(seen) == len(both) // 4
+    for ids in seen:  # 2 mixtures x their 2 targets
+        assert [rec[i] for i in ids][::2] == [rec[i] for i in ids][1::2] and len(set(ids)) == 4
+    with pytest.raises(ValueError, match="has 1 cut.*--both-targets"):
+        tstrain.train(
+            load_config(None, ["data.pair_targets=true"], data=_data(tiny_whisper, mixtures)), tmp_path / "r2"
+        )

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--snr", type=float, nargs=2, default=(-3.0, 3.0), metavar=("MIN_DB", "MAX_DB"))
     s.add_argument("--max-seconds", type=float, default=None, help="drop longer mixtures")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--both-targets", action="store_true",
+                   help="each mixture twice, one per speaker as the target (data.pair_targets)")  # fmt: skip
     s.set_defaults(func=_simulate)
 
     t = g.add_parser("train", help="train a run from a YAML config")
@@ -68,7 +70,7 @@ def _simulate(a: argparse.Namespace) -> int:
 
     if not Path(a.manifest).is_file():
         raise FileNotFoundError(f"manifest not found: {a.manifest}")
-    cfg = SimulateConfig(a.mixtures, tuple(a.overlap), tuple(a.snr), a.seed, a.max_seconds)
+    cfg = SimulateConfig(a.mixtures, tuple(a.overlap), tuple(a.snr), a.seed, a.max_seconds, a.both_targets)
     cs = simulate_mixtures(CutSet.from_file(a.manifest), a.out_dir, cfg)
     print(f"{len(cs)} mixtures -> {Path(a.out_dir) / 'mixtures.jsonl.gz'}")
     return 0

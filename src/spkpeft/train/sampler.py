@@ -59,3 +59,46 @@ class EpochBatchSampler(Sampler[list[int]]):
         for j in range(self.start_batch, len(self)):
             lo = j * global_bs + self.rank * self.batch_size
             yield order[lo : lo + self.batch_size]
+
+
+class GroupBatchSampler(Sampler[list[int]]):
+    """:class:`EpochBatchSampler` over groups of items that must share a batch (e.g. one mixture with
+    each of its speakers as the target): the order, resume and sharding are those of the groups, and
+    each batch is its groups' items in turn.
+
+    ``groups``: lists of dataset indices, all of one size G; ``batch_size`` counts items and must be a
+    multiple of G (a batch holds ``batch_size / G`` groups).
+    """
+
+    def __init__(
+        self,
+        groups: list[list[int]],
+        batch_size: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        batch_key: str = "train.batch_size",
+    ) -> None:
+        sizes = {len(g) for g in groups}
+        if len(sizes) != 1:
+            raise ValueError(f"groups must all have one size, got sizes {sorted(sizes)}")
+        self.group_size = sizes.pop()
+        if batch_size % self.group_size:
+            raise ValueError(
+                f"{batch_key}={batch_size} must be a multiple of the group size {self.group_size} "
+                "(every group goes into one batch)"
+            )
+        self.groups = groups
+        self.groups_sampler = EpochBatchSampler(
+            len(groups), batch_size // self.group_size, seed, rank, world_size, batch_key
+        )
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.groups_sampler.set_epoch(epoch, start_batch)
+
+    def __len__(self) -> int:
+        return len(self.groups_sampler)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.groups_sampler:
+            yield [i for g in batch for i in self.groups[g]]

@@ -44,6 +44,10 @@ class DataSection:
     train: str = ""
     valid: str | None = None
     cache: bool = False  # keep decoded audio and embeddings in memory (small corpora)
+    # train on each mixture with both of its speakers as the target in the same batch (the manifest must
+    # hold both: spkpeft tsasr simulate --both-targets); the audio alone then cannot tell which
+    # transcript is wanted, only the enrolment can
+    pair_targets: bool = False
 
 
 @dataclass

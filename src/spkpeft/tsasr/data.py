@@ -79,6 +79,22 @@ class MixtureData(torch.utils.data.Dataset):
     def speaker_dim(self) -> int:
         return int(self[0][2].shape[0])
 
+    def target_pairs(self) -> list[list[int]]:
+        """Indices of the cuts grouped by recording: each mixture with each of its two speakers as the
+        target (``spkpeft tsasr simulate --both-targets``). Raises naming a recording that does not
+        carry exactly two cuts of two different targets."""
+        by_rec: dict[str, list[int]] = {}
+        for i, c in enumerate(self.cuts):
+            by_rec.setdefault(c.recording.id, []).append(i)
+        for rec, idx in by_rec.items():
+            targets = {self.cuts[i].supervisions[0].speaker for i in idx}
+            if len(idx) != 2 or len(targets) != 2:
+                raise ValueError(
+                    f"data.pair_targets needs every mixture twice, once per speaker as the target; recording "
+                    f"{rec} has {len(idx)} cut(s) of {len(targets)} target(s) (simulate with --both-targets)"
+                )
+        return list(by_rec.values())
+
 
 def collate(model, items: list[tuple]) -> dict:  # noqa: ANN001
     """Items -> the batch dict of the module docstring (``model`` is the unwrapped TSWhisper)."""

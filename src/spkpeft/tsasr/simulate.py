@@ -8,7 +8,8 @@ shorter one; which starts first is random. Everything is drawn from one seeded g
 Output (under ``out_dir``): ``wav/<mix>.wav``, ``enroll/<utt>.wav`` and ``mixtures.jsonl.gz``, a lhotse
 CutSet with one cut per mixture whose supervision is the target's (``speaker``, ``text``) and whose
 ``custom`` holds ``enroll_id``, ``enroll_path``, ``target_id``, ``interferer_id``, ``interferer_speaker``,
-``interferer_text``, ``snr_db``, ``overlap`` and ``target_offset`` (seconds).
+``interferer_text``, ``snr_db``, ``overlap`` and ``target_offset`` (seconds). With
+``both_targets`` every mixture appears twice on one recording, once per speaker as the target.
 
 For the real corpus, lhotse's LibriMix recipe (``lhotse download librimix`` /
 ``lhotse prepare librimix``, see docs/tsasr.md) provides the official Libri2Mix mixtures; pair each with
@@ -38,6 +39,9 @@ class SimulateConfig:
     snr_db: tuple[float, float] = (-3.0, 3.0)
     seed: int = 0
     max_seconds: float | None = None  # drop mixtures longer than this (e.g. Whisper's window)
+    # each mixture twice: once per speaker as the target (with that speaker's enrolment), both cuts on one
+    # recording; tsasr training with data.pair_targets puts the two in one batch
+    both_targets: bool = False
 
 
 def _load(cut) -> np.ndarray:  # noqa: ANN001
@@ -48,7 +52,8 @@ def _load(cut) -> np.ndarray:  # noqa: ANN001
 def mix_pair(
     target: np.ndarray, interferer: np.ndarray, snr_db: float, overlap: float, target_first: bool
 ) -> tuple[np.ndarray, int]:
-    """Mix two (S,) signals; returns (mixture (S_mix,), target offset in samples)."""
+    """Mix two (S,) signals; returns (mixture (S_mix,), target offset in samples). The interferer
+    starts at ``len(first) - overlap samples`` when the target is first, else at 0."""
     shorter = min(len(target), len(interferer))
     ov = int(round(overlap * shorter))
     first, second = (target, interferer) if target_first else (interferer, target)
@@ -65,14 +70,16 @@ def mix_pair(
     return (mix * (0.9 / peak) if peak > 0.9 else mix), t_off
 
 
-def simulate_mixtures(cuts, out_dir: str | Path, cfg: SimulateConfig, enrolments=None):  # noqa: ANN001, ANN201
+def simulate_mixtures(cuts, out_dir: str | Path, cfg: SimulateConfig, enrolments=None, kin=None):  # noqa: ANN001, ANN201
     """Write ``cfg.mixtures`` mixtures from ``cuts`` (a lhotse CutSet with speaker + text) to ``out_dir``.
 
     Utterances without a transcript or speaker are skipped and counted in the log. Without
     ``enrolments`` the enrolment is another utterance of the target speaker (speakers with a single
     utterance are skipped); with ``enrolments`` (target cut id -> enrolment cut, e.g. another stretch of
     the same recording) it is that cut, and every speaker with a source cut can be a target.
-    Returns the mixture CutSet.
+    ``kin`` (speaker -> group, e.g. speed-perturbed copies of one person -> that person) keeps the
+    interferer out of the target's group; without it any other speaker can interfere. Returns the
+    mixture CutSet.
     """
     import soundfile as sf
     from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
@@ -86,6 +93,13 @@ def simulate_mixtures(cuts, out_dir: str | Path, cfg: SimulateConfig, enrolments
         raise ValueError(
             f"need >= 2 speakers with transcribed utterances (and enrolments), found {len(spks)}"
         )
+    if kin is not None:
+        unknown = [s for s in spks if s not in kin]
+        if unknown:
+            raise KeyError(f"kin names no group for speaker(s) {unknown[:5]} ({len(unknown)} in all)")
+        if len({kin[s] for s in spks}) < 2:
+            raise ValueError(f"need speakers of >= 2 kin groups, found only {kin[spks[0]]!r}")
+    others_of: dict[str, list[str]] = {}
     rng = np.random.default_rng(cfg.seed)
     mixed, dropped = [], 0
     for k in progress.track(range(cfg.mixtures), total=cfg.mixtures, desc="mixtures"):
@@ -96,38 +110,59 @@ def simulate_mixtures(cuts, out_dir: str | Path, cfg: SimulateConfig, enrolments
         else:
             tgt = by_spk[t_spk][rng.integers(len(by_spk[t_spk]))]
             enr = _enrolment(enrolments, tgt)
-        i_spk = spks[(spks.index(t_spk) + rng.integers(1, len(spks))) % len(spks)]
+        if kin is None:
+            i_spk = spks[(spks.index(t_spk) + rng.integers(1, len(spks))) % len(spks)]
+        else:
+            if t_spk not in others_of:
+                others_of[t_spk] = [s for s in spks if kin[s] != kin[t_spk]]
+            i_spk = others_of[t_spk][rng.integers(len(others_of[t_spk]))]
         itf = by_spk[i_spk][rng.integers(len(by_spk[i_spk]))]
         snr, ov = float(rng.uniform(*cfg.snr_db)), float(rng.uniform(*cfg.overlap))
-        mix, t_off = mix_pair(_load(tgt), _load(itf), snr, ov, bool(rng.integers(2)))
+        target_first = bool(rng.integers(2))
+        t_wav, i_wav = _load(tgt), _load(itf)
+        mix, t_off = mix_pair(t_wav, i_wav, snr, ov, target_first)
         if cfg.max_seconds is not None and len(mix) > cfg.max_seconds * SR:
             dropped += 1
             continue
         mid = f"mix{k:06d}_{file_stem(tgt.id)}_{file_stem(itf.id)}"
         sf.write(out / "wav" / f"{mid}.wav", mix, SR, subtype="FLOAT")
-        enroll_path = out / "enroll" / f"{file_stem(enr.id)}.wav"
-        if not enroll_path.exists():
-            sf.write(enroll_path, _load(enr), SR, subtype="FLOAT")
         rec = Recording.from_file(out / "wav" / f"{mid}.wav", recording_id=mid)
-        sup = tgt.supervisions[0]
-        seg = SupervisionSegment(mid, mid, 0.0, rec.duration, speaker=t_spk, text=sup.text, language="en")
-        custom = dict(
-            enroll_id=enr.id, enroll_path=str(enroll_path.resolve()), target_id=tgt.id, interferer_id=itf.id,
-            interferer_speaker=i_spk, interferer_text=itf.supervisions[0].text, snr_db=snr, overlap=ov,
-            target_offset=t_off / SR,
-        )  # fmt: skip
-        mixed.append(MonoCut(mid, 0.0, rec.duration, 0, recording=rec, supervisions=[seg], custom=custom))
+        sides = [(tgt, itf, enr, t_spk, i_spk, snr, t_off)]
+        if cfg.both_targets:  # the same recording, the interferer now the target
+            i_enr = _enrolment(enrolments, itf) if enrolments is not None else _other(by_spk[i_spk], itf, rng)
+            i_off = len(t_wav) - int(round(ov * min(len(t_wav), len(i_wav)))) if target_first else 0
+            sides.append((itf, tgt, i_enr, i_spk, t_spk, -snr, i_off))
+        for a, b, a_enr, a_spk, b_spk, a_snr, a_off in sides:
+            cid = f"mix{k:06d}_{file_stem(a.id)}_{file_stem(b.id)}"
+            enroll_path = out / "enroll" / f"{file_stem(a_enr.id)}.wav"
+            if not enroll_path.exists():
+                sf.write(enroll_path, _load(a_enr), SR, subtype="FLOAT")
+            text = a.supervisions[0].text
+            seg = SupervisionSegment(cid, mid, 0.0, rec.duration, speaker=a_spk, text=text, language="en")
+            custom = dict(
+                enroll_id=a_enr.id, enroll_path=str(enroll_path.resolve()), target_id=a.id,
+                interferer_id=b.id, interferer_speaker=b_spk, interferer_text=b.supervisions[0].text,
+                snr_db=a_snr, overlap=ov, target_offset=a_off / SR,
+            )  # fmt: skip
+            mixed.append(MonoCut(cid, 0.0, rec.duration, 0, recording=rec, supervisions=[seg], custom=custom))
     if dropped:
         log.info("dropped %d mixtures longer than %.2f s", dropped, cfg.max_seconds)
     cs = CutSet.from_cuts(mixed)
     cs.to_file(out / "mixtures.jsonl.gz")
-    log.info("wrote %d mixtures of %d speakers to %s", len(cs), len(spks), out)
+    per = 2 if cfg.both_targets else 1
+    log.info("wrote %d mixtures (%d cuts) of %d speakers to %s", len(cs) // per, len(cs), len(spks), out)
     return cs
 
 
 def file_stem(utt_id: str) -> str:
     """An utterance id as one file name: ``/`` (VoxCeleb-style and synthetic-corpus ids) -> ``_``."""
     return utt_id.replace("/", "_").replace("\\", "_")
+
+
+def _other(cuts: list, cut, rng: np.random.Generator):  # noqa: ANN001, ANN202
+    """Another cut of the same speaker than ``cut`` (its enrolment when none is given)."""
+    others = [c for c in cuts if c.id != cut.id]
+    return others[rng.integers(len(others))]
 
 
 def _enrolment(enrolments, tgt):  # noqa: ANN001, ANN202

@@ -73,6 +73,52 @@ def write_stretches(
     return table
 
 
+def speed_copies(
+    table: dict[str, dict],
+    speeds: Sequence[float],
+    out: Path,
+    split: str = "train",
+    kinds: Sequence[str] = ("src", "enrol"),
+) -> dict[str, dict]:
+    """Speed-perturbed copies of the ``kinds`` stretches of ``split``, each speed a new pseudo-speaker
+    (WeSpeaker's and LAP's speed-perturbation trick: a voice played 10 % faster has its pitch and formants
+    10 % higher). Returns the new entries: id ``STEM@SPEED_KIND``, speaker ``SPEAKER@SPEED``, utt
+    ``STEM@SPEED``, plus ``speed`` and ``copy_of`` (the original stretch id). A source copy keeps its
+    original's ``text`` (the same words, played at another speed), so it needs no transcript of its own.
+    Speed 1 is the original and is skipped. The copies are the whole stretch played faster or slower
+    (``spkpeft.data.audio.to_mono_16k``), so a copy at speed 0.9 lasts 1 / 0.9 times as long."""
+    from spkpeft.data.audio import read_audio, to_mono_16k
+
+    bad = [v for v in speeds if not 0.5 <= v <= 2.0]
+    if bad:
+        raise ValueError(f"speed factors must lie in [0.5, 2], got {bad}")
+    import soundfile as sf
+
+    new: dict[str, dict] = {}
+    out.mkdir(parents=True, exist_ok=True)
+    for sid, r in table.items():
+        if r["split"] != split or r["kind"] not in kinds or "copy_of" in r:
+            continue
+        wav = read_audio(r["path"], sample_rate=SR)
+        for v in speeds:
+            if v == 1.0:
+                continue
+            utt = f"{r['utt']}@{v:g}"
+            cid = f"{utt}_{r['kind']}"
+            sf.write(out / f"{cid}.wav", to_mono_16k(wav, SR, SR, v), SR, subtype="FLOAT")
+            new[cid] = {**r, "speaker": f"{r['speaker']}@{v:g}", "utt": utt, "path": str(out / f"{cid}.wav"),
+                        "speed": v, "copy_of": sid}  # fmt: skip
+    return new
+
+
+def kin_of(table: dict[str, dict]) -> dict[str, str]:
+    """Speaker -> the person behind it: a speed copy's speaker (``SPK@SPEED``) -> ``SPK``; for
+    :func:`~spkpeft.tsasr.simulate.simulate_mixtures`'s ``kin``, so that no mixture pairs a voice with a
+    speed copy of itself (they would say the same words)."""
+    return {r["speaker"]: table[r["copy_of"]]["speaker"] if "copy_of" in r else r["speaker"]
+            for r in table.values()}  # fmt: skip
+
+
 def transcribe_references(
     table: dict[str, dict],
     whisper: str = "whisper-tiny.en",
@@ -81,19 +127,22 @@ def transcribe_references(
 ) -> None:
     """Add ``text`` to every source stretch: the frozen ``whisper``'s greedy transcript of the clean
     stretch (its full window unless ``window_seconds``). Empty transcripts stay empty (and are skipped by
-    :func:`simulate_mixtures`)."""
+    :func:`simulate_mixtures`). A speed copy (:func:`speed_copies`) takes its original's transcript."""
     from spkpeft.data.audio import read_audio
     from spkpeft.tsasr.model import ModelConfig, TSWhisper
 
     cfg = ModelConfig(whisper=whisper, method="frozen", window_seconds=window_seconds)
     model = TSWhisper.from_config(cfg, speaker_dim=1)
-    ids = [i for i, r in table.items() if r["kind"] != "enrol"]
+    ids = [i for i, r in table.items() if r["kind"] != "enrol" and "copy_of" not in r]
     for k in range(0, len(ids), batch):
         chunk = ids[k : k + batch]
         wavs = [read_audio(table[i]["path"], sample_rate=SR) for i in chunk]
         for i, text in zip(chunk, model.transcribe(wavs, None), strict=True):
             table[i]["text"] = text
         log.info("references: %d / %d", k + len(chunk), len(ids))
+    for r in table.values():
+        if "copy_of" in r and r["kind"] != "enrol":
+            r["text"] = table[r["copy_of"]]["text"]
 
 
 def stretch_cut(table: dict[str, dict], sid: str):  # noqa: ANN201

@@ -24,7 +24,7 @@ from spkpeft.train.guards import check_finite_loss, make_accelerator, refuse_or_
 from spkpeft.train.metrics_log import MetricsLog
 from spkpeft.train.optim import build_optimizer, build_scheduler, param_groups
 from spkpeft.train.run_dir import RunDir
-from spkpeft.train.sampler import EpochBatchSampler
+from spkpeft.train.sampler import EpochBatchSampler, GroupBatchSampler
 from spkpeft.tsasr.config import TSASRConfig
 from spkpeft.tsasr.data import MixtureData, build_source, collate
 from spkpeft.tsasr.methods import declared_groups
@@ -59,9 +59,11 @@ def _train(cfg: TSASRConfig, run: RunDir, resume: bool) -> Path:
         "method %s trains %.3f %% of Whisper's parameters", cfg.model.method, 100 * model.trainable_fraction()
     )
     o = cfg.optim
-    sampler = EpochBatchSampler(
-        len(data), o.batch_size, cfg.seed, acc.process_index, acc.num_processes, "optim.batch_size"
-    )
+    shard = (cfg.seed, acc.process_index, acc.num_processes, "optim.batch_size")
+    if cfg.data.pair_targets:
+        sampler = GroupBatchSampler(data.target_pairs(), o.batch_size, *shard)
+    else:
+        sampler = EpochBatchSampler(len(data), o.batch_size, *shard)
     loader = DataLoader(data, batch_sampler=sampler, collate_fn=lambda b: collate(model, b))
     total = o.max_steps or o.epochs * len(sampler)
     opt = build_optimizer(param_groups(model.param_groups(), o, "optim", known=declared_groups()), o)
