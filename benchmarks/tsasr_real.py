@@ -259,10 +259,11 @@ def mixing_text(
     if copies:
         factors = ", ".join(f"{v:g}" for v in copies)
         text += f"; training speakers also at speeds {factors} as new pseudo-speakers"
-    if train_mixtures != trd.MIXTURES["train"]:
-        text += f"; {train_mixtures} training mixtures"
     if pairs:
-        text += " (each mixture twice: once per speaker as the target, both in one batch)"
+        text += (f"; {train_mixtures // 2} training mixtures, each twice (once per speaker as the target, "
+                 "both in one batch)")  # fmt: skip
+    elif train_mixtures != trd.MIXTURES["train"]:
+        text += f"; {train_mixtures} training mixtures"
     return text
 
 
@@ -314,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
         "pseudo-speaker (held-out and seen mixtures stay natural)",
     )
     p.add_argument("--train-mixtures", type=int, default=trd.MIXTURES["train"], help="training cuts")
+    p.add_argument("--ge2e", action="store_true",
+                   help="enrolment embeddings from Resemblyzer's GE2E encoder instead of --speaker-model "
+                        "(a comparison of embedding sources; needs resemblyzer)")  # fmt: skip
     p.add_argument("--pair-targets", action="store_true",
                    help="train on each mixture once per speaker as the target, both in one batch "
                         "(data.pair_targets)")  # fmt: skip
@@ -330,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [json.loads(x) for x in rows_file.read_text().splitlines()] if rows_file.is_file() else []
     if not a.table:
         data = trd.prepare(out / "data", a.seed, a.speaker_model, tuple(a.overlap), tuple(a.snr),
-                           tuple(a.speeds), a.train_mixtures, a.pair_targets)  # fmt: skip
+                           tuple(a.speeds), a.train_mixtures, a.pair_targets, a.ge2e)  # fmt: skip
+        if a.ge2e:
+            a.set = [*a.set, f"speaker.path={data['embeddings_ge2e']}"]
         done = {r["method"] for r in rows}
         for v in a.variants:
             name = v + a.tag

@@ -5,8 +5,8 @@ Usage (after ``tsasr_real.py`` trained the runs named)::
 
     OMP_NUM_THREADS=1 python benchmarks/tsasr_real_confirm.py prompt-reparam-shallow-P4 prompt-reparam-shallow
 
-Prints the held-out scores of each run (the fields of ``tsasr_real.py``'s rows); hypotheses go to
-``OUT/confirm/hyps/RUN/``.
+Prints the held-out scores of each run (the fields of ``tsasr_real.py``'s rows, with the enrolment-swap
+measure), and with ``--results FILE.json`` keeps them there; hypotheses go to ``OUT/confirm/hyps/RUN/``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=Path("bench_out/tsasr_real"))
     p.add_argument("--mixtures", type=int, default=200)
     p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--results", type=Path, default=None,
+                   help="also keep the rows in this JSON file (beside the rows already there)")  # fmt: skip
     a = p.parse_args()
     torch.set_num_threads(1)
     out = a.out / "confirm"
@@ -54,6 +56,14 @@ def main() -> int:
             model, cfg, {"heldout": out / "mixtures.jsonl.gz"}, out / "hyps" / name, ("heldout",), stretches
         )[0]
         print(name, {k: row[k] for k in KEYS if k in row}, flush=True)
+        if a.results is not None:
+            kept = json.loads(a.results.read_text())["rows"] if a.results.is_file() else []
+            new = {"method": name, "mixture_seed": a.seed, **{k: row[k] for k in KEYS if k in row}}
+            rows = [r for r in kept if r["method"] != name] + [new]
+            what = f"held-out speakers, {a.mixtures} new mixtures (tsasr_real_confirm.py, seed {a.seed})"
+            doc = {"what": what, "references": tr.REFERENCES, "rows": rows}
+            a.results.parent.mkdir(parents=True, exist_ok=True)
+            a.results.write_text(json.dumps(doc, indent=1) + "\n")
     return 0
 
 

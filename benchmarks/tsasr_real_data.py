@@ -21,6 +21,8 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from spkpeft.atomic import replace_file
 from spkpeft.tsasr import stretches as st
 
@@ -64,6 +66,31 @@ def embed_enrolments(table: dict[str, dict], speaker_model: Path, out: Path) -> 
     tmp.replace(path)
 
 
+def ge2e_embeddings(table: dict[str, dict], out: Path) -> Path:
+    """``embeddings_ge2e.npz``: enrolment stretch id -> Resemblyzer's GE2E vector (256-d, unit length), a
+    speaker encoder trained on thousands of outside speakers, for comparing embedding sources (needs
+    ``pip install resemblyzer 'setuptools<81'``). Kept when it holds every enrolment."""
+    path = out / "embeddings_ge2e.npz"
+    ids = [i for i, r in table.items() if r["kind"] == "enrol"]
+    if path.is_file() and set(ids) <= set(np.load(path).files):
+        return path
+    try:
+        from resemblyzer import VoiceEncoder, preprocess_wav
+    except ImportError:
+        raise SystemExit("--ge2e needs resemblyzer: pip install resemblyzer 'setuptools<81'") from None
+    from spkpeft.data.audio import read_audio
+    from spkpeft.tsasr.embeddings import save_embeddings
+
+    enc = VoiceEncoder("cpu", verbose=False)
+    vecs = {
+        i: enc.embed_utterance(preprocess_wav(read_audio(table[i]["path"]), source_sr=16000)) for i in ids
+    }
+    tmp = out / ".tmp-embeddings_ge2e.npz"
+    save_embeddings({k: v.astype(np.float32) for k, v in vecs.items()}, tmp)
+    tmp.replace(path)
+    return path
+
+
 def mixture_sets(
     table: dict[str, dict],
     out: Path,
@@ -104,10 +131,12 @@ def prepare(
     speeds: tuple = (1.0,),
     train_mixtures: int = MIXTURES["train"],
     pairs: bool = False,
+    ge2e: bool = False,
 ) -> dict[str, Path]:
     """Everything under ``out`` (kept when present); returns the mixture manifests and embeddings.
     ``speeds`` other than 1 add speed copies of the training speakers' sources and enrolments, each a
     new pseudo-speaker (``stretches.speed_copies``; the ``seen`` and ``heldout`` sets stay natural).
+    ``ge2e``: also Resemblyzer GE2E embeddings (``embeddings_ge2e`` in the result).
     ``pairs``: training cuts come in pairs (each mixture once per speaker as the target; train with
     ``data.pair_targets``). Mixtures kept from an earlier call with other ``seed``, ``overlap``,
     ``snr_db``, ``speeds``, ``train_mixtures`` or ``pairs`` are refused."""
@@ -150,4 +179,5 @@ def prepare(
     if not all(p.is_file() for p in paths.values()):
         paths = mixture_sets(table, out, seed, overlap, snr_db, train_mixtures, pairs)
     kept.write_text(json.dumps(settings) + "\n")
-    return {**paths, "embeddings": out / "embeddings.npz"}
+    extra = {"embeddings_ge2e": ge2e_embeddings(table, out)} if ge2e else {}
+    return {**paths, "embeddings": out / "embeddings.npz", **extra}
