@@ -171,34 +171,30 @@ def swap_scores(table: list[dict], swapped: list[dict], norm) -> dict:  # noqa: 
     target's enrolment *and* closer to the interferer's with the interferer's (0 for a model that ignores
     the enrolment, whose two outputs are the same; 1 = always follows it). ``swap_changed``: share whose
     output changes at all when the enrolment is swapped."""
-    import jiwer
-
-    def wer(ref: str, hyp: str) -> float:
-        ref, hyp = norm(ref), norm(hyp)
-        return jiwer.wer(ref, hyp) if ref.strip() else 1.0
-
     follows = changed = 0
     for a, b in zip(table, swapped, strict=True):
-        follows += wer(a["target"], a["hyp"]) < wer(a["interferer"], a["hyp"]) and (
-            wer(b["interferer"], b["hyp"]) < wer(b["target"], b["hyp"])
+        follows += _utt_wer(a["target"], a["hyp"], norm) < _utt_wer(a["interferer"], a["hyp"], norm) and (
+            _utt_wer(b["interferer"], b["hyp"], norm) < _utt_wer(b["target"], b["hyp"], norm)
         )
         changed += norm(a["hyp"]) != norm(b["hyp"])
     return {"swap_follows": round(follows / len(table), 4), "swap_changed": round(changed / len(table), 4)}
+
+
+def _utt_wer(ref: str, hyp: str, norm) -> float:  # noqa: ANN001
+    """WER of one hypothesis after ``norm``; 1.0 against an empty reference."""
+    import jiwer
+
+    ref, hyp = norm(ref), norm(hyp)
+    return jiwer.wer(ref, hyp) if ref.strip() else 1.0
 
 
 def target_closer(table: list[dict], norm) -> float:  # noqa: ANN001
     """Share of mixtures whose output is closer (lower WER) to the target's reference than to the
     interferer's; ties count half. 0.5 = picks a voice regardless of the enrolment, 1.0 = always the
     target."""
-    import jiwer
-
-    def wer(ref: str, hyp: str) -> float:
-        ref, hyp = norm(ref), norm(hyp)
-        return jiwer.wer(ref, hyp) if ref.strip() else 1.0
-
     score = 0.0
     for r in table:
-        t, i = wer(r["target"], r["hyp"]), wer(r["interferer"], r["hyp"])
+        t, i = _utt_wer(r["target"], r["hyp"], norm), _utt_wer(r["interferer"], r["hyp"], norm)
         score += 1.0 if t < i else 0.5 if t == i else 0.0
     return round(score / len(table), 4)
 

@@ -41,8 +41,8 @@ def main() -> int:
     a = p.parse_args()
     torch.set_num_threads(1)
     out = a.out / "confirm"
+    table = json.loads((a.out / "data" / "stretches.json").read_text())
     if not (out / "mixtures.jsonl.gz").is_file():
-        table = json.loads((a.out / "data" / "stretches.json").read_text())
         src, enrol = st.sources_and_enrolments(table, "heldout")
         kept = a.out / "data" / "mixtures.json"  # the runs' mixture settings (tsasr_real.py --overlap/--snr)
         mixing = json.loads(kept.read_text()) if kept.is_file() else {}
@@ -51,9 +51,8 @@ def main() -> int:
         simulate_mixtures(src, out, cfg, enrolments=enrol)
     for name in a.runs:
         model, cfg = load_run(a.out / "runs" / name)
-        stretches = json.loads((a.out / "data" / "stretches.json").read_text())
         row = tr.score_sets(
-            model, cfg, {"heldout": out / "mixtures.jsonl.gz"}, out / "hyps" / name, ("heldout",), stretches
+            model, cfg, {"heldout": out / "mixtures.jsonl.gz"}, out / "hyps" / name, ("heldout",), table
         )[0]
         print(name, {k: row[k] for k in KEYS if k in row}, flush=True)
         if a.results is not None:

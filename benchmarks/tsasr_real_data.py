@@ -61,9 +61,7 @@ def embed_enrolments(table: dict[str, dict], speaker_model: Path, out: Path) -> 
         vecs[i] = verifier.embed(table[i]["path"])
         if k % 100 == 99:
             log.info("enrolment embeddings: %d / %d", k + 1, len(todo))
-    tmp = out / ".tmp-embeddings.npz"  # save_embeddings picks the format by suffix
-    save_embeddings(vecs, tmp)
-    tmp.replace(path)
+    save_embeddings(vecs, path)
 
 
 def ge2e_embeddings(table: dict[str, dict], out: Path) -> Path:
@@ -85,9 +83,7 @@ def ge2e_embeddings(table: dict[str, dict], out: Path) -> Path:
     vecs = {
         i: enc.embed_utterance(preprocess_wav(read_audio(table[i]["path"]), source_sr=16000)) for i in ids
     }
-    tmp = out / ".tmp-embeddings_ge2e.npz"
-    save_embeddings({k: v.astype(np.float32) for k, v in vecs.items()}, tmp)
-    tmp.replace(path)
+    save_embeddings({k: v.astype(np.float32) for k, v in vecs.items()}, path)
     return path
 
 
@@ -111,13 +107,14 @@ def mixture_sets(
 
     kinds = {"train": ("train", "src"), "seen": ("train", "src2"), "heldout": ("heldout", "src")}
     counts = {**MIXTURES, "train": train_mixtures}
+    kin = st.kin_of(table)
     paths = {}
     for k, (split, kind) in kinds.items():
         src, enrol = sources_and_enrolments(table, split, kind)
         both = pairs and k == "train"
         n = counts[k] // 2 if both else counts[k]
         cfg = SimulateConfig(n, tuple(overlap), tuple(snr_db), seed + list(kinds).index(k), both_targets=both)
-        simulate_mixtures(src, out / f"mix_{k}", cfg, enrolments=enrol, kin=st.kin_of(table))
+        simulate_mixtures(src, out / f"mix_{k}", cfg, enrolments=enrol, kin=kin)
         paths[k] = out / f"mix_{k}" / "mixtures.jsonl.gz"
     return paths
 

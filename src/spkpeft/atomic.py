@@ -26,11 +26,12 @@ def _temp_dir(final: Path) -> Path:
     return tmp
 
 
-def replace_file(path: str | Path, write: Callable[[Path], T]) -> T:
+def replace_file(path: str | Path, write: Callable[[Path], T], suffix: str = "") -> T:
     """Call ``write(tmp)`` to write a temporary file, then rename it to ``path``; returns what ``write``
-    returns. On an error the temporary file is removed and ``path`` is untouched."""
+    returns. On an error the temporary file is removed and ``path`` is untouched. ``suffix`` ends the
+    temporary name, for writers that pick the format by it (e.g. ``.npz``)."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".tmp-{path.name}-{os.getpid()}-", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".tmp-{path.name}-{os.getpid()}-", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:

@@ -296,3 +296,18 @@ def test_both_targets_writes_each_mixture_once_per_speaker(tmp_path) -> None:  #
             tmp_path / "one" / "mixtures.jsonl.gz", CallableEmbeddings(lambda w, sr: w[:4])
         ).target_pairs()
     assert len(single) == 4
+
+
+def test_save_embeddings_is_atomic(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    path = tmp_path / "e.npz"
+    save_embeddings({"u1": np.ones(3, dtype=np.float32)}, path)
+
+    def broken(file, **kw):  # noqa: ANN001, ANN003, ANN202
+        assert str(file).endswith(".npz")  # the temporary name keeps the suffix np.savez needs
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_embeddings({"u2": np.zeros(3, dtype=np.float32)}, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.npz"]  # no temporary left
+    np.testing.assert_array_equal(FileEmbeddings(path).get("u1"), np.ones(3))  # the earlier table stays

@@ -85,16 +85,23 @@ _FORMATS = (
 
 
 def save_embeddings(table: dict[str, np.ndarray], path: str | Path) -> None:
-    """Write ``table`` in the format :class:`FileEmbeddings` reads (by suffix)."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.numpy import save_file
+    """Write ``table`` in the format :class:`FileEmbeddings` reads (by suffix), atomically
+    (:func:`spkpeft.atomic.replace_file`: an interrupted write leaves the earlier file)."""
+    from spkpeft.atomic import replace_file
 
-        save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in table.items()}, str(path))
-    elif path.suffix == ".npz":
-        np.savez(path, **table)
-    else:
+    path = Path(path)
+    if path.suffix not in (".safetensors", ".npz"):
         raise ValueError(f"{path}: unsupported embedding file type {path.suffix!r}; {_FORMATS}")
+
+    def write(tmp: Path) -> None:
+        if path.suffix == ".safetensors":
+            from safetensors.numpy import save_file
+
+            save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in table.items()}, str(tmp))
+        else:
+            np.savez(tmp, **table)
+
+    replace_file(path, write, suffix=path.suffix)
 
 
 class CallableEmbeddings:
